@@ -1,0 +1,1 @@
+"""Benchmarks: measured against peers in the same run; never timed in tests."""

@@ -1,0 +1,1 @@
+"""ETL engines that turn a validated source file into curated table files."""

@@ -1,0 +1,14 @@
+"""Storage: config, zones, table specs, Delta IO, catalog, scans. Imports nothing else of genolake."""
+
+from .config import LakeConfig, ScanLimits
+from .coords import cpra_key, normalize_contig, pos_bin
+from .errors import (
+    ConfigError,
+    GenolakeError,
+    InputError,
+    LakeStateError,
+    NotFoundError,
+    QuarantinedError,
+    ScanFailed,
+)
+from .schemas import ALL_TABLES, CLINVAR, CPRA_INDEX, GENOTYPES, RSID_INDEX, SAMPLES, VARIANTS, TableSpec

@@ -1,0 +1,170 @@
+"""Arrow schemas of the curated tables (DESIGN.md "Curated tables") and how each is laid out.
+
+Genotypes and cpra_index join variants on (dataset, contig, pos, allele_ord): `allele_ord` is the
+1-based rank of (ref, alt) among the dataset's split alleles at contig:pos. It keeps the sparse
+call tables down to a few bits per row where ref/alt strings would cost bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...]
+    sort_by: tuple[str, ...]
+    description: str
+
+    @property
+    def data_columns(self) -> list[str]:
+        """Columns stored inside the Parquet files (partition columns live in the paths)."""
+        return [f.name for f in self.schema if f.name not in self.partition_by]
+
+
+def _f(name, type_, nullable=True, doc=""):
+    return pa.field(name, type_, nullable=nullable, metadata={"doc": doc} if doc else None)
+
+
+SAMPLES = TableSpec(
+    "samples",
+    pa.schema([
+        _f("dataset", pa.string(), False),
+        _f("sample_id", pa.string(), False),
+        _f("sample_index", pa.int32(), False, "0-based column of the sample in the callset"),
+        _f("population", pa.string()),
+        _f("super_population", pa.string()),
+        _f("sex", pa.string(), doc="as the panel gives it (male/female), null when unknown"),
+    ]),
+    (), ("dataset", "sample_id"),
+    "one row per sample in a dataset",
+)
+
+VARIANTS = TableSpec(
+    "variants",
+    pa.schema([
+        _f("dataset", pa.string(), False),
+        _f("contig", pa.string(), False),
+        _f("pos", pa.int32(), False, "1-based"),
+        _f("allele_ord", pa.int16(), False),
+        _f("ref", pa.string(), False),
+        _f("alt", pa.string(), False),
+        _f("cpra", pa.string(), False),
+        _f("rsid", pa.string(), doc="first rs-prefixed entry of the ID column"),
+        _f("id", pa.string(), doc="the ID column as written, null for '.'"),
+        _f("qual", pa.float32()),
+        _f("filter", pa.string(), doc="PASS, ';'-joined filters, or null for '.'"),
+        _f("alt_index", pa.int16(), False, "1-based index of this ALT in the record"),
+        _f("n_alt", pa.int16(), False, "ALT alleles in the unsplit record"),
+        _f("ac", pa.int32(), False),
+        _f("an", pa.int32(), False),
+        _f("af", pa.float64(), doc="ac/an, null when an = 0"),
+        _f("n_het", pa.int32(), False, "fully called, 0 < copies of this ALT < ploidy"),
+        _f("n_hom_alt", pa.int32(), False, "fully called, every allele is this ALT"),
+        _f("n_missing", pa.int32(), False, "calls with at least one missing allele"),
+        _f("source_line", pa.int64(), False, "line of the record in the source file"),
+    ]),
+    ("contig",), ("pos",),
+    "one row per split ALT allele of a dataset's callset, with whole-callset counts",
+)
+
+_CALL_FIELDS = [
+    _f("alt_dosage", pa.int8(), False, "copies of this ALT in the call"),
+    _f("called_alleles", pa.int8(), False, "non-missing alleles in the call"),
+    _f("ploidy", pa.int8(), False),
+    _f("phased", pa.bool_(), False),
+]
+
+GENOTYPES = TableSpec(
+    "genotypes",
+    pa.schema([
+        _f("sample_id", pa.string(), False),
+        _f("dataset", pa.string(), False),
+        _f("contig", pa.string(), False),
+        _f("pos", pa.int32(), False),
+        _f("allele_ord", pa.int16(), False),
+        *_CALL_FIELDS,
+        _f("dp", pa.int32()),
+        _f("gq", pa.int32()),
+        _f("ad_ref", pa.int32()),
+        _f("ad_alt", pa.int32(), doc="AD of this ALT"),
+    ]),
+    ("sample_id",), ("contig", "pos"),
+    "stored calls: every call except diploid, fully called, zero copies of the ALT",
+)
+
+CPRA_INDEX = TableSpec(
+    "cpra_index",
+    pa.schema([
+        _f("contig", pa.string(), False),
+        _f("pos_bin", pa.int32(), False, "pos rounded down to the lake's bin size"),
+        _f("dataset", pa.string(), False),
+        _f("pos", pa.int32(), False),
+        _f("allele_ord", pa.int16(), False),
+        _f("ref", pa.string(), False),
+        _f("alt", pa.string(), False),
+        _f("sample_id", pa.string(), False),
+        *_CALL_FIELDS,
+    ]),
+    ("contig", "pos_bin"), ("pos",),
+    "the stored calls again, partitioned by location for CPRA lookups",
+)
+
+RSID_INDEX = TableSpec(
+    "rsid_index",
+    pa.schema([
+        _f("rsid", pa.string(), False),
+        _f("dataset", pa.string(), False),
+        _f("contig", pa.string(), False),
+        _f("pos", pa.int32(), False),
+        _f("allele_ord", pa.int16(), False),
+        _f("ref", pa.string(), False),
+        _f("alt", pa.string(), False),
+        _f("cpra", pa.string(), False),
+    ]),
+    (), ("rsid",),
+    "rsID to CPRA",
+)
+
+CLINVAR = TableSpec(
+    "clinvar",
+    pa.schema([
+        _f("assembly", pa.string(), False, "GRCh37, GRCh38, NCBI36, ..."),
+        _f("contig", pa.string(), doc="normalised Chromosome"),
+        _f("pos", pa.int32(), doc="PositionVCF, else Start"),
+        _f("ref", pa.string(), doc="ReferenceAlleleVCF, null for 'na' or absent"),
+        _f("alt", pa.string(), doc="AlternateAlleleVCF, null for 'na' or absent"),
+        _f("cpra", pa.string(), doc="null unless VCF-style alleles are given"),
+        _f("rsid", pa.string(), doc="rs-prefixed RS# (dbSNP); null for -1"),
+        _f("allele_id", pa.int64()),
+        _f("variation_id", pa.int64()),
+        _f("type", pa.string()),
+        _f("name", pa.string()),
+        _f("gene_id", pa.int64()),
+        _f("gene_symbol", pa.string()),
+        _f("hgnc_id", pa.string()),
+        _f("clinical_significance", pa.string()),
+        _f("clin_sig_simple", pa.int32()),
+        _f("last_evaluated", pa.string()),
+        _f("phenotype_ids", pa.string()),
+        _f("phenotype_list", pa.string()),
+        _f("origin", pa.string()),
+        _f("origin_simple", pa.string()),
+        _f("review_status", pa.string()),
+        _f("number_submitters", pa.int32()),
+        _f("chromosome_accession", pa.string()),
+        _f("start", pa.int64()),
+        _f("stop", pa.int64()),
+        _f("source_line", pa.int64(), False, "line in the source file"),
+    ]),
+    ("assembly",), ("contig", "pos"),
+    "ClinVar variant_summary records, one per assembly",
+)
+
+ALL_TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (SAMPLES, VARIANTS, GENOTYPES, CPRA_INDEX, RSID_INDEX, CLINVAR)
+}

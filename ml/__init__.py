@@ -1,0 +1,1 @@
+"""Feature sets, models and registry (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Query engines and analyses over the curated tables (see DESIGN.md)."""
