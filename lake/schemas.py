@@ -66,7 +66,6 @@ VARIANTS = TableSpec(
         _f("n_het", pa.int32(), False, "fully called, 0 < copies of this ALT < ploidy"),
         _f("n_hom_alt", pa.int32(), False, "fully called, every allele is this ALT"),
         _f("n_missing", pa.int32(), False, "calls with at least one missing allele"),
-        _f("source_line", pa.int64(), False, "line of the record in the source file"),
     ]),
     ("contig",), ("pos",),
     "one row per split ALT allele of a dataset's callset, with whole-callset counts",

@@ -1,0 +1,505 @@
+"""The `local` ETL engine: an htslib reader, numpy, and Parquet files committed to Delta. No JVM.
+
+Work is split into parts of the file (by index regions when the VCF is indexed, one part
+otherwise), converted in parallel processes, then the per-sample genotype files are assembled
+from each part's spills. Memory is bounded by the chunk size and the spill threshold, not by
+the file.
+
+Counting rule (DESIGN.md): a call is stored unless it is diploid, fully called, with zero copies
+of the allele. Stored rows carry alt_dosage and called_alleles, so AN over a cohort C is
+2|C| - sum(2 - called_alleles) over C's stored rows.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from genolake.lake.coords import cpra_key
+from genolake.lake.delta_io import DataFile, write_data_file
+from genolake.lake.errors import InputError
+from genolake.lake.schemas import CPRA_INDEX, GENOTYPES, VARIANTS
+
+from ..sources.vcf import INT32_MISSING, MISSING, VECTOR_END, RecordChunk, VcfHeader, iter_chunks
+
+SPILL_ROWS = 16_000_000  # sparse calls held per part before they go to disk (~200 MB)
+_GENO_COLS = ("pos", "allele_ord", "alt_dosage", "called_alleles", "ploidy", "phased", "contig_code")
+_FMT_COLS = ("dp", "gq", "ad_ref", "ad_alt")
+
+
+@dataclass(frozen=True)
+class IngestTarget:
+    """Where a part writes: table roots, names unique to the run, and the lake's bin size."""
+
+    dataset: str
+    run_id: str
+    variants_root: Path
+    genotypes_root: Path
+    cpra_root: Path
+    spill_dir: Path
+    pos_bin_size: int
+
+
+@dataclass
+class PartResult:
+    part: int
+    n_records: int = 0
+    n_alleles: int = 0
+    n_calls: int = 0
+    variant_files: list[DataFile] = field(default_factory=list)
+    cpra_files: list[DataFile] = field(default_factory=list)
+    spills: list[str] = field(default_factory=list)
+    contigs: list[str] = field(default_factory=list)
+    rsids: list[pa.Table] = field(default_factory=list)  # RSID_INDEX columns but dataset
+    warnings: list[str] = field(default_factory=list)
+    error: InputError | None = None
+    has_format: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- splitting one chunk
+
+@dataclass
+class SplitChunk:
+    variants: pa.Table  # VARIANTS columns, one row per split allele
+    calls: dict[str, np.ndarray]  # sparse stored calls in variant-major order
+    row_of_call: np.ndarray  # index into `variants` for each call
+    sample_of_call: np.ndarray
+
+
+def split_chunk(chunk: RecordChunk, dataset: str, path: str, header: VcfHeader) -> SplitChunk:
+    """Split multi-allelic records into one row per ALT and apply the counting rule, vectorised.
+
+    Only the stored calls are ever gathered: the stored mask is the one pass over every call,
+    and every count is a bincount over the (few) stored calls, since an unstored call is by
+    definition a diploid, fully called 0-copy call."""
+    k = len(chunk)
+    gt = chunk.gt
+    n_samples = gt.shape[1]
+    n_alt = np.fromiter((len(a) for a in chunk.alts), dtype=np.int64, count=k)
+    rec_of_row = np.repeat(np.arange(k), n_alt)
+    alt_of_row = (np.arange(len(rec_of_row)) - np.repeat(np.cumsum(n_alt) - n_alt, n_alt) + 1).astype(np.int64)
+    j = len(rec_of_row)
+    refs = [chunk.ref[r] for r in rec_of_row]
+    alts = [chunk.alts[r][a - 1] for r, a in zip(rec_of_row, alt_of_row)]
+    contigs = [chunk.contig[r] for r in rec_of_row]
+    pos = chunk.pos[rec_of_row]
+    allele_ord = _allele_ord(pos, refs, alts, chunk, rec_of_row, path, header)
+
+    stored = _stored_mask(gt, n_alt, rec_of_row, alt_of_row)
+    flat = np.flatnonzero(stored)  # variant-major: sorted by (pos, allele, sample)
+    rows, samples = np.divmod(flat, n_samples)
+    recs = rec_of_row[rows]
+    call_idx = recs * n_samples + samples
+    slots = gt.reshape(k * n_samples, gt.shape[2])[call_idx]  # one gather of the stored calls' alleles
+    alt_of_call = alt_of_row[rows].astype(gt.dtype)
+    dosage = np.zeros(len(flat), np.int8)
+    called = np.zeros(len(flat), np.int8)
+    ploidy = np.zeros(len(flat), np.int8)
+    for p in range(slots.shape[1]):  # explicit slots: numpy reduces a length-2 axis slowly
+        col = slots[:, p]
+        dosage += col == alt_of_call
+        called += col >= 0
+        ploidy += col != VECTOR_END
+    full = called == ploidy
+
+    ac = np.bincount(rows, weights=dosage, minlength=j).astype(np.int64)
+    an = 2 * n_samples - np.bincount(rows, weights=2 - called.astype(np.int64), minlength=j).astype(np.int64)
+    n_het = np.bincount(rows, weights=full & (dosage > 0) & (dosage < ploidy), minlength=j)
+    n_hom = np.bincount(rows, weights=full & (dosage == ploidy) & (ploidy > 0), minlength=j)
+    n_missing = np.bincount(rows, weights=~full, minlength=j)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        af = np.where(an > 0, ac / np.maximum(an, 1), np.nan)
+
+    rsid, raw_id = _ids(chunk.ids, rec_of_row)
+    variants = pa.table({
+        "dataset": pa.array([dataset] * j, pa.string()),
+        "contig": pa.array(contigs, pa.string()),
+        "pos": pa.array(pos, pa.int32()),
+        "allele_ord": pa.array(allele_ord, pa.int16()),
+        "ref": pa.array(refs, pa.string()),
+        "alt": pa.array(alts, pa.string()),
+        "cpra": pa.array([cpra_key(c, int(p), r, a) for c, p, r, a in zip(contigs, pos, refs, alts)], pa.string()),
+        "rsid": pa.array(rsid, pa.string()),
+        "id": pa.array(raw_id, pa.string()),
+        "qual": pa.array([chunk.qual[r] for r in rec_of_row], pa.float32()),
+        "filter": pa.array([chunk.filters[r] for r in rec_of_row], pa.string()),
+        "alt_index": pa.array(alt_of_row, pa.int16()),
+        "n_alt": pa.array(n_alt[rec_of_row], pa.int16()),
+        "ac": pa.array(ac, pa.int32()),
+        "an": pa.array(an, pa.int32()),
+        "af": pa.array(af, pa.float64(), mask=~(an > 0)),
+        "n_het": pa.array(n_het.astype(np.int32), pa.int32()),
+        "n_hom_alt": pa.array(n_hom.astype(np.int32), pa.int32()),
+        "n_missing": pa.array(n_missing.astype(np.int32), pa.int32()),
+    }, schema=VARIANTS.schema)
+
+    calls = {
+        "pos": pos[rows].astype(np.int32),
+        "allele_ord": allele_ord[rows],
+        "alt_dosage": dosage,
+        "called_alleles": called,
+        "ploidy": ploidy,
+        "phased": chunk.phased.reshape(-1)[call_idx],
+    }
+    for name, arr in (("dp", chunk.dp), ("gq", chunk.gq)):
+        if arr is not None:
+            calls[name] = arr.reshape(-1)[call_idx]
+    if chunk.ad is not None:
+        width = chunk.ad.shape[2]
+        ad = chunk.ad.reshape(-1, width)
+        calls["ad_ref"] = ad[call_idx, 0]
+        alt_col = np.minimum(alt_of_row[rows], width - 1)
+        ad_alt = ad[call_idx, alt_col]
+        ad_alt[alt_of_row[rows] >= width] = INT32_MISSING
+        calls["ad_alt"] = ad_alt
+    return SplitChunk(variants, calls, rows, samples)
+
+
+def _stored_mask(gt: np.ndarray, n_alt: np.ndarray, rec_of_row: np.ndarray, alt_of_row: np.ndarray) -> np.ndarray:
+    """(rows, samples) bool: the call is not (diploid, fully called, zero copies of the row's ALT)."""
+    k, n, p = gt.shape
+    if p < 2:  # every call is haploid (or missing): none is diploid, so all are stored
+        return np.ones((len(rec_of_row), n), dtype=bool)
+    if p == 2 and gt.dtype == np.int8:
+        # an allele pair of a biallelic record is unstored only when it is exactly 0/0: one pass
+        pairs = gt.view(np.int16).reshape(k, n)
+        if (n_alt == 1).all():
+            return pairs != 0
+        stored = np.empty((len(rec_of_row), n), dtype=bool)
+        single = n_alt[rec_of_row] == 1
+        stored[single] = pairs[rec_of_row[single]] != 0
+        multi = np.flatnonzero(~single)
+        stored[multi] = _stored_general(gt, rec_of_row[multi], alt_of_row[multi])
+        return stored
+    return _stored_general(gt, rec_of_row, alt_of_row)
+
+
+def _stored_general(gt: np.ndarray, rec_of_row: np.ndarray, alt_of_row: np.ndarray) -> np.ndarray:
+    k, n, p = gt.shape
+    sub = gt[rec_of_row]  # (rows, N, P)
+    base = sub[:, :, 0] < 0
+    for slot in range(1, p):
+        base |= sub[:, :, slot] < 0  # a missing allele, or a haploid call's VECTOR_END
+    for slot in range(2, p):  # calls wider than diploid are always stored
+        base |= sub[:, :, slot] != VECTOR_END
+    alt = alt_of_row.astype(gt.dtype)[:, None]
+    for slot in range(p):
+        base |= sub[:, :, slot] == alt
+    return base
+
+
+def _allele_ord(pos, refs, alts, chunk, rec_of_row, path, header) -> np.ndarray:
+    """1-based rank of (ref, alt) among split alleles at the same pos; refuses a repeated CPRA."""
+    out = np.ones(len(pos), dtype=np.int16)
+    if len(pos) < 2:
+        return out
+    same = np.flatnonzero(pos[1:] == pos[:-1])
+    if not len(same):
+        return out
+    # only positions holding more than one split allele need ranking
+    starts = np.unique(np.searchsorted(pos, pos[same], side="left"))
+    for s in starts:
+        e = int(np.searchsorted(pos, pos[s], side="right"))
+        group = sorted(range(s, e), key=lambda i: (refs[i], alts[i]))
+        for rank, i in enumerate(group, start=1):
+            out[i] = rank
+        for a, b in zip(group, group[1:]):
+            if (refs[a], alts[a]) == (refs[b], alts[b]):
+                ia, ib = sorted((int(chunk.record_index[rec_of_row[a]]), int(chunk.record_index[rec_of_row[b]])))
+                la, lb = header.n_header_lines + ia + 1, header.n_header_lines + ib + 1
+                if ia == ib:
+                    problem = f"ALT {alts[a]} is listed twice in the record at {chunk.contig[rec_of_row[a]]}:{pos[a]}"
+                else:
+                    problem = (f"CPRA {cpra_key(chunk.contig[rec_of_row[a]], int(pos[a]), refs[a], alts[a])} is repeated"
+                               f" in records at lines {la} and {lb}; `bcftools norm -d exact` makes a clean callset")
+                err = InputError(path, problem, line=lb)
+                err.record_index = ib
+                err.other_record_index = ia
+                raise err
+    return out
+
+
+def _ids(ids, rec_of_row):
+    rsid, raw = [], []
+    for r in rec_of_row:
+        v = ids[r]
+        raw.append(v)
+        rs = None
+        if v:
+            for part in v.split(";"):
+                if part.startswith("rs"):
+                    rs = part
+                    break
+        rsid.append(rs)
+    return rsid, raw
+
+
+# ---------------------------------------------------------------- one part of the file
+
+class _PartWriter:
+    """Consumes split chunks of one part: variants and cpra_index files stream out as they fill,
+    genotype calls are buffered and spilled to disk sorted by sample."""
+
+    def __init__(self, part: int, target: IngestTarget, header: VcfHeader, result: PartResult):
+        self.part, self.t, self.header, self.res = part, target, header, result
+        self.samples = pa.array(header.samples, pa.string())
+        self.var_tables: list[pa.Table] = []
+        self.var_contig: str | None = None
+        self.cpra_buf: list[pa.Table] = []
+        self.cpra_key: tuple | None = None
+        self.geno: dict[str, list[np.ndarray]] = {}
+        self.geno_rows = 0
+        self.contig_codes: dict[str, int] = {}
+        self.seq = 0
+
+    def name(self, kind: str) -> str:
+        self.seq += 1
+        return f"part-{self.t.run_id}-{self.part:03d}-{kind}-{self.seq:05d}.parquet"
+
+    def add(self, sc: SplitChunk):
+        v = sc.variants
+        if not v.num_rows:
+            return
+        contig = v["contig"][0].as_py()
+        if self.var_contig is not None and contig != self.var_contig:
+            self.flush_variants()
+        self.var_contig = contig
+        self.var_tables.append(v)
+        self.res.n_alleles += v.num_rows
+        if v["rsid"].null_count < v.num_rows:
+            self.res.rsids.append(v.filter(v["rsid"].is_valid()).select(
+                ["rsid", "contig", "pos", "allele_ord", "ref", "alt", "cpra"]))
+        self._add_cpra(sc, contig)
+        self._add_geno(sc, contig)
+
+    def _add_cpra(self, sc: SplitChunk, contig: str):
+        calls = sc.calls
+        n = len(calls["pos"])
+        self.res.n_calls += n
+        if not n:
+            return
+        bins = (calls["pos"] // self.t.pos_bin_size) * self.t.pos_bin_size
+        # cut the chunk's calls at bin boundaries: each piece belongs to one partition
+        cuts = np.flatnonzero(bins[1:] != bins[:-1]) + 1
+        v = sc.variants
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, n]):
+            key = (contig, int(bins[lo]))
+            if self.cpra_key is not None and key != self.cpra_key:
+                self.flush_cpra()
+            self.cpra_key = key
+            rows = sc.row_of_call[lo:hi]
+            idx = pa.array(rows, pa.int32())
+            self.cpra_buf.append(pa.table({
+                "dataset": pa.DictionaryArray.from_arrays(pa.array(np.zeros(hi - lo, np.int32)), pa.array([self.t.dataset])),
+                "pos": pa.array(calls["pos"][lo:hi], pa.int32()),
+                "allele_ord": pa.array(calls["allele_ord"][lo:hi], pa.int16()),
+                "ref": v["ref"].take(idx),
+                "alt": v["alt"].take(idx),
+                "sample_id": pa.DictionaryArray.from_arrays(pa.array(sc.sample_of_call[lo:hi].astype(np.int32)), self.samples),
+                "alt_dosage": pa.array(calls["alt_dosage"][lo:hi], pa.int8()),
+                "called_alleles": pa.array(calls["called_alleles"][lo:hi], pa.int8()),
+                "ploidy": pa.array(calls["ploidy"][lo:hi], pa.int8()),
+                "phased": pa.array(calls["phased"][lo:hi], pa.bool_()),
+            }))
+
+    def _add_geno(self, sc: SplitChunk, contig: str):
+        code = self.contig_codes.setdefault(contig, len(self.contig_codes))
+        calls = sc.calls
+        n = len(calls["pos"])
+        if not n:
+            return
+        cols = dict(calls)
+        cols["contig_code"] = np.full(n, code, np.int16)
+        cols["sample"] = sc.sample_of_call.astype(np.int32)
+        for key, arr in cols.items():
+            self.geno.setdefault(key, []).append(arr)
+            self.res.has_format[key] = True
+        self.geno_rows += n
+        if self.geno_rows >= SPILL_ROWS:
+            self.spill()
+
+    def flush_variants(self):
+        if self.var_tables:
+            table = pa.concat_tables(self.var_tables)
+            self.res.variant_files.append(write_data_file(
+                self.t.variants_root, VARIANTS, table, {"contig": self.var_contig}, self.name("variants")))
+            if self.var_contig not in self.res.contigs:
+                self.res.contigs.append(self.var_contig)
+        self.var_tables = []
+
+    def flush_cpra(self):
+        if self.cpra_buf:
+            table = pa.concat_tables(self.cpra_buf)
+            contig, bin_start = self.cpra_key
+            table = table.append_column("contig", pa.array([contig] * table.num_rows, pa.string()))
+            table = table.append_column("pos_bin", pa.array([bin_start] * table.num_rows, pa.int32()))
+            self.res.cpra_files.append(write_data_file(
+                self.t.cpra_root, CPRA_INDEX, table, {"contig": contig, "pos_bin": bin_start}, self.name("cpra")))
+        self.cpra_buf = []
+
+    def spill(self):
+        """Write buffered calls sorted by sample (stable, so position order holds within a sample)."""
+        if not self.geno_rows:
+            return
+        cols = {k: np.concatenate(v) for k, v in self.geno.items()}
+        order = np.argsort(cols["sample"], kind="stable")
+        d = self.t.spill_dir / f"p{self.part:03d}-s{len(self.res.spills):04d}"
+        d.mkdir(parents=True, exist_ok=True)
+        sample_sorted = cols.pop("sample")[order]
+        offsets = np.searchsorted(sample_sorted, np.arange(len(self.header.samples) + 1))
+        np.save(d / "offsets.npy", offsets)
+        for k, arr in cols.items():
+            np.save(d / f"{k}.npy", arr[order])
+        with open(d / "contigs.txt", "w") as fh:
+            fh.write("\n".join(sorted(self.contig_codes, key=self.contig_codes.get)))
+        self.res.spills.append(str(d))
+        self.geno, self.geno_rows = {}, 0
+
+    def close(self):
+        self.flush_variants()
+        self.flush_cpra()
+        self.spill()
+
+
+def convert_part(args) -> PartResult:
+    """Convert one part (a list of regions, or the whole file when None). Runs in a worker process."""
+    part, path, header, regions, target, chunk_records = args
+    res = PartResult(part=part)
+    writer = _PartWriter(part, target, header, res)
+    try:
+        for region in (regions or [None]):
+            for chunk in iter_chunks(path, header, region=region, chunk_records=chunk_records, warnings=res.warnings):
+                writer.add(split_chunk(chunk, target.dataset, str(path), header))
+                res.n_records += len(chunk)
+                _report_progress(len(chunk))
+        writer.close()
+    except InputError as err:
+        res.error = err
+    return res
+
+
+_progress_queue = None
+
+
+def _init_worker(queue):
+    global _progress_queue
+    _progress_queue = queue
+
+
+def _report_progress(n: int):
+    if _progress_queue is not None:
+        _progress_queue.put(n)
+
+
+# ---------------------------------------------------------------- genotypes: one file per sample
+
+def assemble_genotypes(args) -> list[DataFile]:
+    """For samples [lo, hi): gather each part's spill slices (in file order) into one file per sample."""
+    lo, hi, samples, spills, target = args
+    loaded = []
+    for d in spills:
+        d = Path(d)
+        offsets = np.load(d / "offsets.npy")
+        cols = {p.stem: np.load(p, mmap_mode="r") for p in d.glob("*.npy") if p.stem != "offsets"}
+        contigs = (d / "contigs.txt").read_text().split("\n")
+        loaded.append((offsets, cols, contigs))
+    files = []
+    dataset_dict = pa.array([target.dataset])
+    for s in range(lo, hi):
+        pieces: dict[str, list] = {}
+        contig_pieces = []
+        for offsets, cols, contigs in loaded:
+            a, b = int(offsets[s]), int(offsets[s + 1])
+            if a == b:
+                continue
+            for k, arr in cols.items():
+                if k != "contig_code":
+                    pieces.setdefault(k, []).append(np.asarray(arr[a:b]))
+            contig_pieces.append(np.asarray(contigs, dtype=object)[np.asarray(cols["contig_code"][a:b])])
+        if not contig_pieces:
+            continue
+        n = sum(len(p) for p in contig_pieces)
+        data = {
+            "dataset": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), dataset_dict),
+            "contig": pa.array(np.concatenate(contig_pieces), pa.string()),
+            "pos": pa.array(np.concatenate(pieces["pos"]), pa.int32()),
+            "allele_ord": pa.array(np.concatenate(pieces["allele_ord"]), pa.int16()),
+            "alt_dosage": pa.array(np.concatenate(pieces["alt_dosage"]), pa.int8()),
+            "called_alleles": pa.array(np.concatenate(pieces["called_alleles"]), pa.int8()),
+            "ploidy": pa.array(np.concatenate(pieces["ploidy"]), pa.int8()),
+            "phased": pa.array(np.concatenate(pieces["phased"]), pa.bool_()),
+        }
+        for k in _FMT_COLS:
+            if k in pieces:
+                arr = np.concatenate(pieces[k])
+                data[k] = pa.array(arr, pa.int32(), mask=arr == INT32_MISSING)
+            else:
+                data[k] = pa.nulls(n, pa.int32())
+        files.append(write_data_file(target.genotypes_root, GENOTYPES, pa.table(data), {"sample_id": samples[s]},
+                                     f"part-{target.run_id}-g{s:06d}.parquet"))
+        _report_progress(1)
+    return files
+
+
+# ---------------------------------------------------------------- orchestration
+
+def run_parts(path, header: VcfHeader, parts: list[list | None], target: IngestTarget, *, workers: int,
+              chunk_records: int = 2048, progress=None) -> list[PartResult]:
+    """Convert parts in `workers` processes (in this process when workers == 1)."""
+    jobs = [(i, path, header, regions, target, chunk_records) for i, regions in enumerate(parts)]
+    return _map(convert_part, jobs, workers, progress)
+
+
+def build_genotypes(header: VcfHeader, results: list[PartResult], target: IngestTarget, *, workers: int,
+                    progress=None) -> list[DataFile]:
+    spills = [s for r in sorted(results, key=lambda r: r.part) for s in r.spills]
+    n = len(header.samples)
+    if not spills or not n:
+        return []
+    step = max(1, -(-n // (workers * 4)))
+    jobs = [(lo, min(n, lo + step), header.samples, spills, target) for lo in range(0, n, step)]
+    out = []
+    for files in _map(assemble_genotypes, jobs, workers, progress):
+        out.extend(files)
+    shutil.rmtree(target.spill_dir, ignore_errors=True)
+    return out
+
+
+def _map(fn, jobs, workers, progress):
+    if workers <= 1 or len(jobs) <= 1:
+        global _progress_queue
+        saved = _progress_queue
+        _progress_queue = _CallbackQueue(progress) if progress else None
+        try:
+            return [fn(j) for j in jobs]
+        finally:
+            _progress_queue = saved
+    ctx = mp.get_context("fork")
+    queue = ctx.SimpleQueue() if progress else None
+    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(queue,)) as pool:
+        pending = pool.map_async(fn, jobs, chunksize=1)
+        while not pending.ready():
+            pending.wait(0.2)
+            while queue is not None and not queue.empty():
+                progress(queue.get())
+        while queue is not None and not queue.empty():
+            progress(queue.get())
+        return pending.get()
+
+
+class _CallbackQueue:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def put(self, n):
+        self.fn(n)
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))

@@ -1,0 +1,246 @@
+"""The catalog: every table (zone, location, schema, partitions, Delta version) and every ingest run.
+
+It is the local analogue of the Glue Data Catalog, kept in SQLite beside the zones. The versions
+recorded here are the lake's published snapshot: an ingest writes them in one transaction after
+all of its Delta commits, so a reader that binds tables at these versions never sees half an
+ingest, even one killed between two table commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from .delta_io import open_table
+from .errors import LakeStateError, NotFoundError
+from .schemas import ALL_TABLES, TableSpec
+from .zones import CURATED
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tables (
+    name TEXT PRIMARY KEY, zone TEXT NOT NULL, location TEXT NOT NULL, schema_json TEXT NOT NULL,
+    partition_by TEXT NOT NULL, sort_by TEXT NOT NULL, delta_version INTEGER, num_files INTEGER,
+    num_rows INTEGER, size_bytes INTEGER, description TEXT, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, dataset TEXT, tenant TEXT NOT NULL,
+    source_path TEXT NOT NULL, stored_path TEXT, sha256 TEXT, size_bytes INTEGER,
+    status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, seconds REAL,
+    rows_json TEXT, versions_json TEXT, warnings_json TEXT, error TEXT, engine TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_checksum ON runs (kind, dataset, sha256, status);
+"""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    name: str
+    zone: str
+    location: str
+    schema: dict
+    partition_by: list[str]
+    sort_by: list[str]
+    delta_version: int | None
+    num_files: int | None
+    num_rows: int | None
+    size_bytes: int | None
+    description: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    run_id: str
+    kind: str
+    dataset: str | None
+    tenant: str
+    source_path: str
+    stored_path: str | None
+    sha256: str | None
+    size_bytes: int | None
+    status: str
+    started_at: str
+    finished_at: str | None
+    seconds: float | None
+    rows: dict
+    versions: dict
+    warnings: list
+    error: str | None
+    engine: str | None
+
+
+def schema_to_json(schema: pa.Schema) -> list[dict]:
+    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+
+
+class Catalog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path) -> "Catalog":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cat = cls(path)
+        with cat._conn() as c:
+            c.executescript(_SCHEMA)
+        return cat
+
+    @classmethod
+    def open(cls, path: Path) -> "Catalog":
+        if not Path(path).exists():
+            raise LakeStateError(f"no lake at {Path(path).parent}: run `genolake --root {Path(path).parent} init` first")
+        return cls(path)
+
+    @contextmanager
+    def _conn(self):
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    # ---------------------------------------------------------------- runs
+    def start_run(self, run_id: str, *, kind: str, dataset: str | None, tenant: str, source_path: str,
+                  engine: str | None = None) -> None:
+        with self._conn() as c:
+            c.execute(
+                "INSERT INTO runs (run_id, kind, dataset, tenant, source_path, status, started_at, engine)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                (run_id, kind, dataset, tenant, str(source_path), _now(), engine),
+            )
+
+    def update_run(self, run_id: str, **fields) -> None:
+        cols = {k: v for k, v in fields.items()}
+        for key in ("rows", "versions", "warnings"):
+            if key in cols:
+                cols[f"{key}_json"] = json.dumps(cols.pop(key))
+        if not cols:
+            return
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        with self._conn() as c:
+            c.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*cols.values(), run_id))
+
+    def finish_run(self, run_id: str, status: str, seconds: float, **fields) -> None:
+        self.update_run(run_id, status=status, finished_at=_now(), seconds=round(seconds, 3), **fields)
+
+    def find_succeeded(self, kind: str, dataset: str | None, sha256: str) -> RunEntry | None:
+        with self._conn() as c:
+            row = c.execute(
+                "SELECT * FROM runs WHERE kind = ? AND dataset IS ? AND sha256 = ? AND status = 'succeeded'"
+                " ORDER BY started_at DESC LIMIT 1", (kind, dataset, sha256)).fetchone()
+        return _run(row) if row else None
+
+    def runs(self, limit: int | None = None) -> list[RunEntry]:
+        q = "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        with self._conn() as c:
+            return [_run(r) for r in c.execute(q).fetchall()]
+
+    def run(self, run_id: str) -> RunEntry:
+        with self._conn() as c:
+            row = c.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if not row:
+            raise NotFoundError(f"no ingest run {run_id!r} in the catalog")
+        return _run(row)
+
+    # ---------------------------------------------------------------- tables
+    def publish(self, root: Path, names: list[str], run_id: str | None = None, versions: dict | None = None) -> dict:
+        """Record the current Delta version (and size) of each named table, in one transaction."""
+        entries = []
+        for name in names:
+            spec = ALL_TABLES[name]
+            entries.append(describe_table(root / CURATED / name, spec))
+        with self._conn() as c:
+            for e in entries:
+                if e is None:
+                    continue
+                c.execute(
+                    "INSERT INTO tables VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
+                    " zone=excluded.zone, location=excluded.location, schema_json=excluded.schema_json,"
+                    " partition_by=excluded.partition_by, sort_by=excluded.sort_by,"
+                    " delta_version=excluded.delta_version, num_files=excluded.num_files,"
+                    " num_rows=excluded.num_rows, size_bytes=excluded.size_bytes,"
+                    " description=excluded.description, updated_at=excluded.updated_at",
+                    (e.name, e.zone, e.location, json.dumps(e.schema), json.dumps(e.partition_by),
+                     json.dumps(e.sort_by), e.delta_version, e.num_files, e.num_rows, e.size_bytes,
+                     e.description, e.updated_at),
+                )
+            if run_id is not None:
+                c.execute("UPDATE runs SET versions_json = ? WHERE run_id = ?",
+                          (json.dumps({e.name: e.delta_version for e in entries if e}), run_id))
+        return {e.name: e.delta_version for e in entries if e}
+
+    def tables(self) -> list[TableEntry]:
+        with self._conn() as c:
+            return [_table(r) for r in c.execute("SELECT * FROM tables ORDER BY name").fetchall()]
+
+    def table(self, name: str) -> TableEntry:
+        with self._conn() as c:
+            row = c.execute("SELECT * FROM tables WHERE name = ?", (name,)).fetchone()
+        if not row:
+            known = ", ".join(t.name for t in self.tables()) or "none yet"
+            raise NotFoundError(f"no table {name!r} in the catalog (tables: {known})")
+        return _table(row)
+
+    def snapshot(self) -> dict[str, int]:
+        """Published Delta version of every table: what readers bind to."""
+        return {t.name: t.delta_version for t in self.tables() if t.delta_version is not None}
+
+    def crawl(self, root: Path) -> list[str]:
+        """Register or update every curated table found on disk."""
+        found = [name for name in ALL_TABLES if (root / CURATED / name / "_delta_log").is_dir()]
+        self.publish(root, found)
+        return found
+
+
+def describe_table(location: Path, spec: TableSpec) -> TableEntry | None:
+    dt_ = open_table(location)
+    if dt_ is None:
+        return None
+    adds = dt_.get_add_actions(flatten=True)
+    import pyarrow.compute as pc
+
+    add_tbl = pa.table(adds) if not isinstance(adds, pa.Table) else adds
+    n_files = add_tbl.num_rows
+    num_rows = int(pc.sum(add_tbl["num_records"]).as_py() or 0) if "num_records" in add_tbl.column_names else None
+    size = int(pc.sum(add_tbl["size_bytes"]).as_py() or 0) if "size_bytes" in add_tbl.column_names else None
+    return TableEntry(
+        name=spec.name, zone=CURATED, location=str(location), schema={"fields": schema_to_json(spec.schema)},
+        partition_by=list(spec.partition_by), sort_by=list(spec.sort_by), delta_version=dt_.version(),
+        num_files=n_files, num_rows=num_rows, size_bytes=size, description=spec.description, updated_at=_now(),
+    )
+
+
+def _run(row) -> RunEntry:
+    return RunEntry(
+        run_id=row["run_id"], kind=row["kind"], dataset=row["dataset"], tenant=row["tenant"],
+        source_path=row["source_path"], stored_path=row["stored_path"], sha256=row["sha256"],
+        size_bytes=row["size_bytes"], status=row["status"], started_at=row["started_at"],
+        finished_at=row["finished_at"], seconds=row["seconds"],
+        rows=json.loads(row["rows_json"] or "{}"), versions=json.loads(row["versions_json"] or "{}"),
+        warnings=json.loads(row["warnings_json"] or "[]"), error=row["error"], engine=row["engine"],
+    )
+
+
+def _table(row) -> TableEntry:
+    return TableEntry(
+        name=row["name"], zone=row["zone"], location=row["location"], schema=json.loads(row["schema_json"]),
+        partition_by=json.loads(row["partition_by"]), sort_by=json.loads(row["sort_by"]),
+        delta_version=row["delta_version"], num_files=row["num_files"], num_rows=row["num_rows"],
+        size_bytes=row["size_bytes"], description=row["description"], updated_at=row["updated_at"],
+    )
