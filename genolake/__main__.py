@@ -1,0 +1,3 @@
+from genolake.cli import main
+
+raise SystemExit(main())

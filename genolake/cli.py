@@ -1,0 +1,178 @@
+"""The `genolake` command: parse, call the public API, print. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import genolake
+from genolake.lake import GenolakeError, LakeConfig
+
+
+def _root_config(args) -> LakeConfig:
+    return LakeConfig.from_env(args.root, tenant=getattr(args, "tenant", None) or "default")
+
+
+def _print_rows(rows: list[dict], columns: list[str]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    text = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for t in text:
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
+
+
+def _progress(args) -> bool:
+    if args.progress is not None:
+        return args.progress
+    return sys.stderr.isatty()
+
+
+def cmd_init(args):
+    lake = genolake.init_lake(args.root)
+    print(f"lake ready at {lake.root}")
+
+
+def _print_ingest(res) -> None:
+    if res.status == "unchanged":
+        print(f"unchanged: {res.source} (sha256 {res.sha256[:12]}…) was ingested by run {res.previous_run}; nothing to do")
+        return
+    rows = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in res.rows.items())
+    print(f"ingested {res.source} in {res.seconds:.1f}s (run {res.run_id})")
+    print(f"  rows: {rows}")
+    print(f"  stored: {res.stored_path}")
+    print("  tables: " + ", ".join(f"{k}@v{v}" for k, v in res.versions.items()))
+    for w in res.warnings[:20]:
+        print(f"  warning: {w}")
+    if len(res.warnings) > 20:
+        print(f"  … {len(res.warnings) - 20} more warnings: `genolake catalog runs --json`")
+
+
+def cmd_ingest_vcf(args):
+    res = genolake.ingest_vcf(_root_config(args), args.file, args.dataset, panel=args.panel, tenant=args.tenant,
+                              workers=args.workers, progress=_progress(args))
+    _print_ingest(res)
+
+
+def cmd_ingest_clinvar(args):
+    _print_ingest(genolake.ingest_clinvar(_root_config(args), args.file, tenant=args.tenant, progress=_progress(args)))
+
+
+def cmd_ingest_panel(args):
+    _print_ingest(genolake.ingest_panel(_root_config(args), args.file, args.dataset, tenant=args.tenant))
+
+
+def cmd_catalog(args):
+    lake = genolake.open_lake(args.root)
+    cat = lake.catalog
+    if args.action == "list":
+        rows = [t.__dict__ for t in cat.tables()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _print_rows(rows, ["name", "zone", "delta_version", "num_files", "num_rows", "size_bytes", "partition_by"])
+    elif args.action == "show":
+        if not args.table:
+            raise genolake.ConfigError("`catalog show` needs a table name")
+        t = cat.table(args.table)
+        print(json.dumps(t.__dict__, indent=2))
+    elif args.action == "runs":
+        runs = cat.runs(limit=args.limit)
+        if args.json:
+            print(json.dumps([r.__dict__ for r in runs], indent=2))
+        else:
+            _print_rows([{**r.__dict__, "sha256": (r.sha256 or "")[:12], "rows": sum(v for v in r.rows.values()
+                          if isinstance(v, int)) if r.rows else None} for r in runs],
+                        ["run_id", "kind", "dataset", "status", "seconds", "rows", "sha256", "source_path", "error"])
+    elif args.action == "crawl":
+        found = cat.crawl(lake.root)
+        print("registered: " + (", ".join(found) or "no tables on disk"))
+
+
+def cmd_quarantine(args):
+    from genolake.lake import quarantine
+
+    lake = genolake.open_lake(args.root)
+    if args.action == "list":
+        entries = quarantine.list_quarantined(lake.zones)
+        _print_rows([{"id": e.entry_id, "tenant": e.tenant, "file": e.file.name if e.file else None,
+                      "problem": (e.reason or {}).get("message")} for e in entries], ["id", "tenant", "file", "problem"])
+    else:
+        if not args.id:
+            raise genolake.ConfigError("`quarantine show` needs an entry id (see `genolake quarantine list`)")
+        e = quarantine.show(lake.zones, args.id)
+        print(json.dumps(e.reason, indent=2))
+
+
+def cmd_simulate(args):
+    res = genolake.simulate(args.out, n_samples=args.samples, length_bp=args.length, seed=args.seed,
+                            progress=_progress(args))
+    print(f"simulated {res.n_samples} samples x {res.n_sites} sites")
+    print(f"  vcf: {res.vcf}\n  panel: {res.panel}\n  clinvar: {res.clinvar}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genolake", description="Local-first genomics data lake.")
+    p.add_argument("--root", help="lake root (default: $GENOLAKE_ROOT or ./genolake-data)")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None, help="show progress bars")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create the zones and the catalog").set_defaults(func=cmd_init)
+
+    ing = sub.add_parser("ingest", help="bring a file through quarantine into the curated tables")
+    ing_sub = ing.add_subparsers(dest="kind", required=True)
+    v = ing_sub.add_parser("vcf", help="a multi-sample VCF/BCF, plain or bgzipped")
+    v.add_argument("file")
+    v.add_argument("--dataset", required=True)
+    v.add_argument("--panel", help="1000 Genomes panel (sample pop super_pop gender)")
+    v.add_argument("--tenant")
+    v.add_argument("--workers", type=int, help="processes (default: all cores)")
+    v.set_defaults(func=cmd_ingest_vcf)
+    c = ing_sub.add_parser("clinvar", help="ClinVar variant_summary.txt(.gz)")
+    c.add_argument("file")
+    c.add_argument("--tenant")
+    c.set_defaults(func=cmd_ingest_clinvar)
+    pn = ing_sub.add_parser("panel", help="attach populations and sex to a dataset's samples")
+    pn.add_argument("file")
+    pn.add_argument("--dataset", required=True)
+    pn.add_argument("--tenant")
+    pn.set_defaults(func=cmd_ingest_panel)
+
+    cat = sub.add_parser("catalog", help="tables and ingest runs")
+    cat.add_argument("action", choices=["list", "show", "runs", "crawl"])
+    cat.add_argument("table", nargs="?")
+    cat.add_argument("--json", action="store_true")
+    cat.add_argument("--limit", type=int, default=50)
+    cat.set_defaults(func=cmd_catalog)
+
+    q = sub.add_parser("quarantine", help="files refused by the scans or QC, with their reasons")
+    q.add_argument("action", choices=["list", "show"])
+    q.add_argument("id", nargs="?")
+    q.set_defaults(func=cmd_quarantine)
+
+    s = sub.add_parser("simulate", help="a 1000 Genomes-like cohort from a coalescent model")
+    s.add_argument("--samples", type=int, default=100)
+    s.add_argument("--length", type=int, default=1_000_000, help="base pairs of chr22 to simulate")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GenolakeError as err:
+        print(f"genolake: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("genolake: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
