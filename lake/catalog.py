@@ -90,10 +90,12 @@ class Catalog:
     @classmethod
     def create(cls, path: Path) -> "Catalog":
         path.parent.mkdir(parents=True, exist_ok=True)
-        cat = cls(path)
-        with cat._conn() as c:
-            c.executescript(_SCHEMA)
-        return cat
+        conn = sqlite3.connect(path, timeout=60)
+        try:
+            conn.executescript(_SCHEMA)  # commits on its own; idempotent (IF NOT EXISTS)
+        finally:
+            conn.close()
+        return cls(path)
 
     @classmethod
     def open(cls, path: Path) -> "Catalog":

@@ -29,6 +29,8 @@ CHECKSUM_KEY = "genolake.source_sha256"
 # Columns with few distinct values per file compress to almost nothing with dictionary+RLE;
 # sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way).
 _DELTA_ENCODED = {"pos"}
+# row-group statistics only where a reader prunes on them
+_STATS_COLUMNS = {"contig", "pos", "rsid", "cpra", "dataset", "assembly", "gene_symbol", "sample_id", "allele_ord"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ def write_data_file(table_root: Path, spec: TableSpec, table: pa.Table, partitio
         table, path,
         compression=options.compression, compression_level=options.compression_level,
         use_dictionary=dict_cols, column_encoding=encodings or None,
-        row_group_size=options.row_group_size, store_schema=False, write_statistics=True,
+        row_group_size=options.row_group_size, store_schema=False,
+        write_statistics=[c for c in cols if c in _STATS_COLUMNS],
     )
     return DataFile(
         rel_path=rel, size=path.stat().st_size,
@@ -84,7 +87,7 @@ def _stats(table: pa.Table, spec: TableSpec) -> dict:
     import pyarrow.compute as pc
 
     mins, maxs, nulls = {}, {}, {}
-    for name in ("contig", "pos", "dataset", "rsid", "allele_ord"):
+    for name in ("contig", "pos", "rsid"):
         if name not in table.column_names or name in spec.partition_by:
             continue
         col = table[name]

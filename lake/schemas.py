@@ -75,7 +75,7 @@ _CALL_FIELDS = [
     _f("alt_dosage", pa.int8(), False, "copies of this ALT in the call"),
     _f("called_alleles", pa.int8(), False, "non-missing alleles in the call"),
     _f("ploidy", pa.int8(), False),
-    _f("phased", pa.bool_(), False),
+    _f("phased", pa.bool_(), False, "alleles joined by '|'; false for a one-allele call"),
 ]
 
 GENOTYPES = TableSpec(

@@ -64,3 +64,87 @@ def vcf_samples(vcf: Path) -> list[str]:
 
 def have_bcftools() -> bool:
     return shutil.which("bcftools") is not None and shutil.which("tabix") is not None
+
+
+def _open_text(vcf: Path):
+    with open(vcf, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(vcf, "rt") if gz else open(vcf, "rt")
+
+
+def plain_stored_calls(vcf: Path) -> dict[tuple, dict]:
+    """The stored calls, read from the text with str.split: {(sample, contig, pos, ref, alt): call}.
+
+    A call is stored unless diploid, fully called and without the ALT (DESIGN.md); each value
+    has alt_dosage, called_alleles, ploidy, phased."""
+    out: dict[tuple, dict] = {}
+    samples: list[str] = []
+    with _open_text(vcf) as fh:
+        for line in fh:
+            if line.startswith("#CHROM"):
+                samples = line.rstrip("\n").split("\t")[9:]
+                continue
+            if line.startswith("#") or not line.strip():
+                continue
+            cols = line.rstrip("\n").split("\t")
+            contig, pos, ref, alts = normalize_contig(cols[0]), int(cols[1]), cols[3], cols[4]
+            if alts == ".":
+                continue
+            fmt = cols[8].split(":") if len(cols) > 8 else []
+            gi = fmt.index("GT") if "GT" in fmt else None
+            for s, field in zip(samples, cols[9:]):
+                # no GT in FORMAT: the call is missing with unknown ploidy, taken as diploid (./.)
+                if gi is None:
+                    gt = "./."
+                else:
+                    parts = field.split(":")
+                    gt = parts[gi] if gi < len(parts) else "."
+                alleles = gt.replace("|", "/").split("/")
+                phased = "|" in gt
+                for a, alt in enumerate(alts.split(","), start=1):
+                    dosage = sum(1 for x in alleles if x == str(a))
+                    called = sum(1 for x in alleles if x != ".")
+                    ploidy = len(alleles)
+                    if ploidy == 2 and called == 2 and dosage == 0:
+                        continue
+                    out[(s, contig, pos, ref, alt)] = {
+                        "alt_dosage": dosage, "called_alleles": called, "ploidy": ploidy, "phased": phased,
+                    }
+    return out
+
+
+def plain_site_counts(vcf: Path) -> dict[tuple, dict]:
+    """n_het, n_hom_alt, n_missing per split allele from a plain reading of the text."""
+    out: dict[tuple, dict] = {}
+    samples: list[str] = []
+    with _open_text(vcf) as fh:
+        for line in fh:
+            if line.startswith("#CHROM"):
+                samples = line.rstrip("\n").split("\t")[9:]
+                continue
+            if line.startswith("#") or not line.strip():
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if cols[4] == ".":
+                continue
+            fmt = cols[8].split(":") if len(cols) > 8 else []
+            gi = fmt.index("GT") if "GT" in fmt else None
+            calls = []
+            for field in cols[9:9 + len(samples)]:
+                parts = field.split(":")
+                gt = parts[gi] if gi is not None and gi < len(parts) else "./."
+                calls.append(gt.replace("|", "/").split("/"))
+            for a, alt in enumerate(cols[4].split(","), start=1):
+                het = hom = miss = 0
+                for al in calls:
+                    if any(x == "." for x in al):
+                        miss += 1
+                        continue
+                    d = sum(1 for x in al if x == str(a))
+                    if d == len(al):
+                        hom += 1
+                    elif d > 0:
+                        het += 1
+                out[(normalize_contig(cols[0]), int(cols[1]), cols[3], alt)] = {
+                    "n_het": het, "n_hom_alt": hom, "n_missing": miss}
+    return out

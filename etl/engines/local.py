@@ -12,7 +12,6 @@ of the allele. Stored rows carry alt_dosage and called_alleles, so AN over a coh
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -145,7 +144,8 @@ def split_chunk(chunk: RecordChunk, dataset: str, path: str, header: VcfHeader) 
         "alt_dosage": dosage,
         "called_alleles": called,
         "ploidy": ploidy,
-        "phased": chunk.phased.reshape(-1)[call_idx],
+        # a one-allele call has no phase, whatever htslib's encoding implies
+        "phased": chunk.phased.reshape(-1)[call_idx] & (ploidy >= 2),
     }
     for name, arr in (("dp", chunk.dp), ("gq", chunk.gq)):
         if arr is not None:
@@ -183,10 +183,9 @@ def _stored_mask(gt: np.ndarray, n_alt: np.ndarray, rec_of_row: np.ndarray, alt_
 def _stored_general(gt: np.ndarray, rec_of_row: np.ndarray, alt_of_row: np.ndarray) -> np.ndarray:
     k, n, p = gt.shape
     sub = gt[rec_of_row]  # (rows, N, P)
-    base = sub[:, :, 0] < 0
-    for slot in range(1, p):
-        base |= sub[:, :, slot] < 0  # a missing allele, or a haploid call's VECTOR_END
-    for slot in range(2, p):  # calls wider than diploid are always stored
+    # slot 1 negative: a missing allele, or VECTOR_END (a haploid call)
+    base = (sub[:, :, 0] < 0) | (sub[:, :, 1] < 0)
+    for slot in range(2, p):  # anything but padding beyond two alleles: a wider call, always stored
         base |= sub[:, :, slot] != VECTOR_END
     alt = alt_of_row.astype(gt.dtype)[:, None]
     for slot in range(p):
@@ -195,34 +194,44 @@ def _stored_general(gt: np.ndarray, rec_of_row: np.ndarray, alt_of_row: np.ndarr
 
 
 def _allele_ord(pos, refs, alts, chunk, rec_of_row, path, header) -> np.ndarray:
-    """1-based rank of (ref, alt) among split alleles at the same pos; refuses a repeated CPRA."""
-    out = np.ones(len(pos), dtype=np.int16)
-    if len(pos) < 2:
+    """1-based rank of (ref, alt) among split alleles at the same contig:pos; refuses a repeated CPRA.
+
+    Rows sharing a contig:pos are adjacent (the file is sorted, a chunk never splits them)."""
+    n = len(pos)
+    out = np.ones(n, dtype=np.int16)
+    if n < 2:
         return out
-    same = np.flatnonzero(pos[1:] == pos[:-1])
-    if not len(same):
+    contig_of_row = [chunk.contig[r] for r in rec_of_row]
+    same = (pos[1:] == pos[:-1]) & np.array([a == b for a, b in zip(contig_of_row[1:], contig_of_row[:-1])])
+    if not same.any():
         return out
-    # only positions holding more than one split allele need ranking
-    starts = np.unique(np.searchsorted(pos, pos[same], side="left"))
-    for s in starts:
-        e = int(np.searchsorted(pos, pos[s], side="right"))
+    starts = np.flatnonzero(np.r_[True, ~same])
+    ends = np.r_[starts[1:], n]
+    for s, e in zip(starts, ends):
+        if e - s < 2:
+            continue
         group = sorted(range(s, e), key=lambda i: (refs[i], alts[i]))
         for rank, i in enumerate(group, start=1):
             out[i] = rank
         for a, b in zip(group, group[1:]):
             if (refs[a], alts[a]) == (refs[b], alts[b]):
-                ia, ib = sorted((int(chunk.record_index[rec_of_row[a]]), int(chunk.record_index[rec_of_row[b]])))
-                la, lb = header.n_header_lines + ia + 1, header.n_header_lines + ib + 1
-                if ia == ib:
-                    problem = f"ALT {alts[a]} is listed twice in the record at {chunk.contig[rec_of_row[a]]}:{pos[a]}"
-                else:
-                    problem = (f"CPRA {cpra_key(chunk.contig[rec_of_row[a]], int(pos[a]), refs[a], alts[a])} is repeated"
-                               f" in records at lines {la} and {lb}; `bcftools norm -d exact` makes a clean callset")
-                err = InputError(path, problem, line=lb)
-                err.record_index = ib
-                err.other_record_index = ia
-                raise err
+                raise _repeated_cpra(a, b, pos, refs, alts, chunk, rec_of_row, path, header)
     return out
+
+
+def _repeated_cpra(a, b, pos, refs, alts, chunk, rec_of_row, path, header) -> InputError:
+    ia, ib = sorted((int(chunk.record_index[rec_of_row[a]]), int(chunk.record_index[rec_of_row[b]])))
+    la, lb = header.n_header_lines + ia + 1, header.n_header_lines + ib + 1
+    contig = chunk.contig[rec_of_row[a]]
+    if ia == ib:
+        problem = f"ALT {alts[a]} is listed twice in the record at {contig}:{pos[a]}"
+    else:
+        problem = (f"CPRA {cpra_key(contig, int(pos[a]), refs[a], alts[a])} is repeated in records at lines {la}"
+                   f" and {lb}; `bcftools norm -d exact` makes a clean callset")
+    err = InputError(path, problem, line=lb)
+    err.record_index = ib
+    err.other_record_index = ia
+    return err
 
 
 def _ids(ids, rec_of_row):
@@ -293,14 +302,13 @@ class _PartWriter:
             if self.cpra_key is not None and key != self.cpra_key:
                 self.flush_cpra()
             self.cpra_key = key
-            rows = sc.row_of_call[lo:hi]
-            idx = pa.array(rows, pa.int32())
+            idx = pa.array(sc.row_of_call[lo:hi].astype(np.int32), pa.int32())
             self.cpra_buf.append(pa.table({
                 "dataset": pa.DictionaryArray.from_arrays(pa.array(np.zeros(hi - lo, np.int32)), pa.array([self.t.dataset])),
                 "pos": pa.array(calls["pos"][lo:hi], pa.int32()),
                 "allele_ord": pa.array(calls["allele_ord"][lo:hi], pa.int16()),
-                "ref": v["ref"].take(idx),
-                "alt": v["alt"].take(idx),
+                "ref": pa.DictionaryArray.from_arrays(idx, v["ref"].combine_chunks()),
+                "alt": pa.DictionaryArray.from_arrays(idx, v["alt"].combine_chunks()),
                 "sample_id": pa.DictionaryArray.from_arrays(pa.array(sc.sample_of_call[lo:hi].astype(np.int32)), self.samples),
                 "alt_dosage": pa.array(calls["alt_dosage"][lo:hi], pa.int8()),
                 "called_alleles": pa.array(calls["called_alleles"][lo:hi], pa.int8()),
@@ -315,8 +323,15 @@ class _PartWriter:
         if not n:
             return
         cols = dict(calls)
+        # FORMAT fields come and go between chunks: pad absent ones with htslib's missing value
+        for key in _FMT_COLS:
+            if key in cols and key not in self.geno and self.geno_rows:
+                self.geno[key] = [np.full(self.geno_rows, INT32_MISSING, np.int32)]
+            elif key not in cols and key in self.geno:
+                cols[key] = np.full(n, INT32_MISSING, np.int32)
         cols["contig_code"] = np.full(n, code, np.int16)
-        cols["sample"] = sc.sample_of_call.astype(np.int32)
+        # int16 keys make the spill's stable argsort a radix sort
+        cols["sample"] = sc.sample_of_call.astype(np.int16 if len(self.header.samples) < 2**15 else np.int32)
         for key, arr in cols.items():
             self.geno.setdefault(key, []).append(arr)
             self.res.has_format[key] = True
@@ -384,17 +399,17 @@ def convert_part(args) -> PartResult:
     return res
 
 
-_progress_queue = None
+_progress = None  # callable(n) or None: records or samples done, reported as work goes
 
 
-def _init_worker(queue):
-    global _progress_queue
-    _progress_queue = queue
+def set_progress(fn) -> None:
+    global _progress
+    _progress = fn
 
 
 def _report_progress(n: int):
-    if _progress_queue is not None:
-        _progress_queue.put(n)
+    if _progress is not None:
+        _progress(n)
 
 
 # ---------------------------------------------------------------- genotypes: one file per sample
@@ -451,9 +466,9 @@ def assemble_genotypes(args) -> list[DataFile]:
 
 def run_parts(path, header: VcfHeader, parts: list[list | None], target: IngestTarget, *, workers: int,
               chunk_records: int = 2048, progress=None) -> list[PartResult]:
-    """Convert parts in `workers` processes (in this process when workers == 1)."""
+    """Convert parts, one worker process each (in this process when there is one part)."""
     jobs = [(i, path, header, regions, target, chunk_records) for i, regions in enumerate(parts)]
-    return _map(convert_part, jobs, workers, progress)
+    return _map(convert_part, jobs, workers, progress, target.spill_dir / "jobs-convert")
 
 
 def build_genotypes(header: VcfHeader, results: list[PartResult], target: IngestTarget, *, workers: int,
@@ -462,43 +477,26 @@ def build_genotypes(header: VcfHeader, results: list[PartResult], target: Ingest
     n = len(header.samples)
     if not spills or not n:
         return []
-    step = max(1, -(-n // (workers * 4)))
+    step = -(-n // max(1, workers))
     jobs = [(lo, min(n, lo + step), header.samples, spills, target) for lo in range(0, n, step)]
     out = []
-    for files in _map(assemble_genotypes, jobs, workers, progress):
+    for files in _map(assemble_genotypes, jobs, workers, progress, target.spill_dir / "jobs-genotypes"):
         out.extend(files)
     shutil.rmtree(target.spill_dir, ignore_errors=True)
     return out
 
 
-def _map(fn, jobs, workers, progress):
+def _map(fn, jobs, workers, progress, scratch: Path):
     if workers <= 1 or len(jobs) <= 1:
-        global _progress_queue
-        saved = _progress_queue
-        _progress_queue = _CallbackQueue(progress) if progress else None
+        saved = _progress
+        set_progress(progress)
         try:
             return [fn(j) for j in jobs]
         finally:
-            _progress_queue = saved
-    ctx = mp.get_context("fork")
-    queue = ctx.SimpleQueue() if progress else None
-    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(queue,)) as pool:
-        pending = pool.map_async(fn, jobs, chunksize=1)
-        while not pending.ready():
-            pending.wait(0.2)
-            while queue is not None and not queue.empty():
-                progress(queue.get())
-        while queue is not None and not queue.empty():
-            progress(queue.get())
-        return pending.get()
+            set_progress(saved)
+    from .worker import run_jobs
 
-
-class _CallbackQueue:
-    def __init__(self, fn):
-        self.fn = fn
-
-    def put(self, n):
-        self.fn(n)
+    return run_jobs(fn, jobs, scratch, progress)
 
 
 def default_workers() -> int:

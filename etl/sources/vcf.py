@@ -234,7 +234,8 @@ def _filter_text(flt) -> str | None:
 def iter_chunks(path, header: VcfHeader, *, region: tuple[str, int, int] | None = None,
                 chunk_records: int = 2048, warnings: list[str] | None = None, threads: int | None = None):
     """Yield RecordChunks. With `region` (raw contig, start, end-exclusive) only records whose POS is
-    in [start, end) are read (tabix/CSI index required). A chunk never splits records sharing a POS.
+    in [start, end) are read (tabix/CSI index required). A chunk holds one contig and never splits
+    records sharing a POS.
 
     Raises InputError with `line` = header lines + record index + 1 (the caller corrects the offset
     when reading a region: `InputError.record_index` carries the stream index)."""
@@ -245,6 +246,7 @@ def iter_chunks(path, header: VcfHeader, *, region: tuple[str, int, int] | None 
     want_gq = fmt.get("GQ", ("", ""))[1] == "Integer"
     want_ad = fmt.get("AD", ("", ""))[1] == "Integer"
     buf: list = []
+    it = None
     idx = -1
     last = None  # (contig, pos) of the previous record, for the sort check
     seen_contigs: set[str] = set()
@@ -276,7 +278,8 @@ def iter_chunks(path, header: VcfHeader, *, region: tuple[str, int, int] | None 
                     if key[0] in seen_contigs:
                         raise fail(f"records out of order: contig {rec.CHROM} appears again after other contigs", idx)
                     seen_contigs.add(last[0])
-                if buf and len(buf) >= chunk_records and key != last:
+                # a chunk holds one contig (writers partition by it) and never splits a POS
+                if buf and ((len(buf) >= chunk_records and key != last) or key[0] != last[0]):
                     yield _build_chunk(buf, n, want_dp, want_gq, want_ad, path, header, fail)
                     buf = []
                 last = key
@@ -286,6 +289,7 @@ def iter_chunks(path, header: VcfHeader, *, region: tuple[str, int, int] | None 
         detail = errs[-1] if errs else "htslib could not parse the record"
         raise fail(_tidy_htslib(detail), pf.record_index) from None
     finally:
+        it = None  # a region iterator must be freed before its file is closed, or htslib crashes
         vcf.close()
         if warnings is not None:
             warnings.extend(f"htslib: {m}" for k, m in msgs if k == "W")
