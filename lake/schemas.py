@@ -55,7 +55,7 @@ VARIANTS = TableSpec(
         _f("alt", pa.string(), False),
         _f("cpra", pa.string(), False),
         _f("rsid", pa.string(), doc="first rs-prefixed entry of the ID column"),
-        _f("id", pa.string(), doc="the ID column as written, null for '.'"),
+        _f("id", pa.string(), doc="ID entries other than the rsid (';'-joined), null when none"),
         _f("qual", pa.float32()),
         _f("filter", pa.string(), doc="PASS, ';'-joined filters, or null for '.'"),
         _f("alt_index", pa.int16(), False, "1-based index of this ALT in the record"),

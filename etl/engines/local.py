@@ -25,7 +25,8 @@ from genolake.lake.delta_io import DataFile, write_data_file
 from genolake.lake.errors import InputError
 from genolake.lake.schemas import CPRA_INDEX, GENOTYPES, VARIANTS
 
-from ..sources.vcf import INT32_MISSING, MISSING, VECTOR_END, RecordChunk, VcfHeader, iter_chunks
+from ..sources.vcf import INT32_MISSING, VECTOR_END, RecordChunk, VcfHeader, iter_chunks, located_error
+from ..sources.vcf_text import iter_text_chunks
 
 SPILL_ROWS = 16_000_000  # sparse calls held per part before they go to disk (~200 MB)
 _GENO_COLS = ("pos", "allele_ord", "alt_dosage", "called_alleles", "ploidy", "phased", "contig_code")
@@ -49,6 +50,7 @@ class IngestTarget:
 class PartResult:
     part: int
     n_records: int = 0
+    n_lines: int = 0  # lines of the file this part covers: numbers the lines of later parts
     n_alleles: int = 0
     n_calls: int = 0
     variant_files: list[DataFile] = field(default_factory=list)
@@ -220,33 +222,32 @@ def _allele_ord(pos, refs, alts, chunk, rec_of_row, path, header) -> np.ndarray:
 
 
 def _repeated_cpra(a, b, pos, refs, alts, chunk, rec_of_row, path, header) -> InputError:
-    ia, ib = sorted((int(chunk.record_index[rec_of_row[a]]), int(chunk.record_index[rec_of_row[b]])))
-    la, lb = header.n_header_lines + ia + 1, header.n_header_lines + ib + 1
+    la, lb = sorted((int(chunk.record_index[rec_of_row[a]]), int(chunk.record_index[rec_of_row[b]])))
     contig = chunk.contig[rec_of_row[a]]
-    if ia == ib:
-        problem = f"ALT {alts[a]} is listed twice in the record at {contig}:{pos[a]}"
-    else:
-        problem = (f"CPRA {cpra_key(contig, int(pos[a]), refs[a], alts[a])} is repeated in records at lines {la}"
-                   f" and {lb}; `bcftools norm -d exact` makes a clean callset")
-    err = InputError(path, problem, line=lb)
-    err.record_index = ib
-    err.other_record_index = ia
-    return err
+    if la == lb:
+        return located_error(path, f"ALT {alts[a]} is listed twice in the record at {contig}:{pos[a]}", lb)
+    return located_error(
+        path, f"CPRA {cpra_key(contig, int(pos[a]), refs[a], alts[a])} is repeated in records at lines"
+        " {other_line} and {line}; `bcftools norm -d exact` makes a clean callset", lb, la)
 
 
 def _ids(ids, rec_of_row):
-    rsid, raw = [], []
+    """rsid: the first rs-prefixed ID entry; id: the other entries (ID = rsid + id, nothing twice)."""
+    rsid, other = [], []
     for r in rec_of_row:
         v = ids[r]
-        raw.append(v)
-        rs = None
+        rs, rest = None, None
         if v:
-            for part in v.split(";"):
+            parts = v.split(";")
+            for i, part in enumerate(parts):
                 if part.startswith("rs"):
                     rs = part
+                    parts = parts[:i] + parts[i + 1:]
                     break
+            rest = ";".join(parts) or None
         rsid.append(rs)
-    return rsid, raw
+        other.append(rest)
+    return rsid, other
 
 
 # ---------------------------------------------------------------- one part of the file
@@ -260,8 +261,10 @@ class _PartWriter:
         self.samples = pa.array(header.samples, pa.string())
         self.var_tables: list[pa.Table] = []
         self.var_contig: str | None = None
-        self.cpra_buf: list[pa.Table] = []
+        self.cpra_buf: list[dict] = []
         self.cpra_key: tuple | None = None
+        self.cpra_alleles: list = []  # (ref, alt) arrays of the chunks in the current bin
+        self.cpra_rows = 0
         self.geno: dict[str, list[np.ndarray]] = {}
         self.geno_rows = 0
         self.contig_codes: dict[str, int] = {}
@@ -288,6 +291,7 @@ class _PartWriter:
         self._add_geno(sc, contig)
 
     def _add_cpra(self, sc: SplitChunk, contig: str):
+        """Buffer the chunk's calls per position bin as numpy; Arrow is built once per file."""
         calls = sc.calls
         n = len(calls["pos"])
         self.res.n_calls += n
@@ -301,20 +305,17 @@ class _PartWriter:
             key = (contig, int(bins[lo]))
             if self.cpra_key is not None and key != self.cpra_key:
                 self.flush_cpra()
-            self.cpra_key = key
-            idx = pa.array(sc.row_of_call[lo:hi].astype(np.int32), pa.int32())
-            self.cpra_buf.append(pa.table({
-                "dataset": pa.DictionaryArray.from_arrays(pa.array(np.zeros(hi - lo, np.int32)), pa.array([self.t.dataset])),
-                "pos": pa.array(calls["pos"][lo:hi], pa.int32()),
-                "allele_ord": pa.array(calls["allele_ord"][lo:hi], pa.int16()),
-                "ref": pa.DictionaryArray.from_arrays(idx, v["ref"].combine_chunks()),
-                "alt": pa.DictionaryArray.from_arrays(idx, v["alt"].combine_chunks()),
-                "sample_id": pa.DictionaryArray.from_arrays(pa.array(sc.sample_of_call[lo:hi].astype(np.int32)), self.samples),
-                "alt_dosage": pa.array(calls["alt_dosage"][lo:hi], pa.int8()),
-                "called_alleles": pa.array(calls["called_alleles"][lo:hi], pa.int8()),
-                "ploidy": pa.array(calls["ploidy"][lo:hi], pa.int8()),
-                "phased": pa.array(calls["phased"][lo:hi], pa.bool_()),
-            }))
+            if self.cpra_key != key:
+                self.cpra_key, self.cpra_alleles, self.cpra_rows = key, [], 0
+            self.cpra_buf.append({
+                "pos": calls["pos"][lo:hi], "allele_ord": calls["allele_ord"][lo:hi],
+                "sample": sc.sample_of_call[lo:hi], "alt_dosage": calls["alt_dosage"][lo:hi],
+                "called_alleles": calls["called_alleles"][lo:hi], "ploidy": calls["ploidy"][lo:hi],
+                "phased": calls["phased"][lo:hi],
+                "allele_row": sc.row_of_call[lo:hi] + self.cpra_rows,  # into this bin's allele list
+            })
+            self.cpra_alleles.append((v["ref"], v["alt"]))
+            self.cpra_rows += v.num_rows
 
     def _add_geno(self, sc: SplitChunk, contig: str):
         code = self.contig_codes.setdefault(contig, len(self.contig_codes))
@@ -350,10 +351,25 @@ class _PartWriter:
 
     def flush_cpra(self):
         if self.cpra_buf:
-            table = pa.concat_tables(self.cpra_buf)
+            col = {k: np.concatenate([piece[k] for piece in self.cpra_buf]) for k in self.cpra_buf[0]}
+            n = len(col["pos"])
+            rows = pa.array(col["allele_row"].astype(np.int32))
+            # ref/alt as dictionary columns over the bin's alleles: no per-call string copies
+            refs = pa.concat_arrays([r.combine_chunks() for r, _ in self.cpra_alleles])
+            alts = pa.concat_arrays([a.combine_chunks() for _, a in self.cpra_alleles])
+            table = pa.table({
+                "dataset": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([self.t.dataset])),
+                "pos": pa.array(col["pos"], pa.int32()),
+                "allele_ord": pa.array(col["allele_ord"], pa.int16()),
+                "ref": pa.DictionaryArray.from_arrays(rows, refs),
+                "alt": pa.DictionaryArray.from_arrays(rows, alts),
+                "sample_id": pa.DictionaryArray.from_arrays(pa.array(col["sample"].astype(np.int32)), self.samples),
+                "alt_dosage": pa.array(col["alt_dosage"], pa.int8()),
+                "called_alleles": pa.array(col["called_alleles"], pa.int8()),
+                "ploidy": pa.array(col["ploidy"], pa.int8()),
+                "phased": pa.array(col["phased"], pa.bool_()),
+            })
             contig, bin_start = self.cpra_key
-            table = table.append_column("contig", pa.array([contig] * table.num_rows, pa.string()))
-            table = table.append_column("pos_bin", pa.array([bin_start] * table.num_rows, pa.int32()))
             self.res.cpra_files.append(write_data_file(
                 self.t.cpra_root, CPRA_INDEX, table, {"contig": contig, "pos_bin": bin_start}, self.name("cpra")))
         self.cpra_buf = []
@@ -383,17 +399,33 @@ class _PartWriter:
 
 
 def convert_part(args) -> PartResult:
-    """Convert one part (a list of regions, or the whole file when None). Runs in a worker process."""
-    part, path, header, regions, target, chunk_records = args
+    """Convert one part of the file. Runs in a worker process when there are several.
+
+    A part is ("text", TextPart): a byte range read by the GT fast path; ("regions", [...]):
+    index regions read by htslib; or ("whole", None): the whole file read by htslib."""
+    part, path, header, (kind, spec), target, chunk_records = args
     res = PartResult(part=part)
     writer = _PartWriter(part, target, header, res)
     try:
-        for region in (regions or [None]):
-            for chunk in iter_chunks(path, header, region=region, chunk_records=chunk_records, warnings=res.warnings):
-                writer.add(split_chunk(chunk, target.dataset, str(path), header))
-                res.n_records += len(chunk)
-                _report_progress(len(chunk))
+        if kind == "text":
+            counts: dict = {}
+            chunks = iter_text_chunks(path, header, spec, chunk_records=chunk_records, warnings=res.warnings,
+                                      counts=counts)
+        elif kind == "regions":
+            chunks = (c for region in spec for c in iter_chunks(
+                path, header, region=region, chunk_records=chunk_records, warnings=res.warnings,
+                line_offset=header.n_header_lines if part == 0 else 0))
+        else:
+            chunks = iter_chunks(path, header, chunk_records=chunk_records, warnings=res.warnings)
+        for chunk in chunks:
+            writer.add(split_chunk(chunk, target.dataset, str(path), header))
+            res.n_records += len(chunk)
+            _report_progress(len(chunk))
         writer.close()
+        if kind == "text":
+            res.n_lines = counts["lines"]
+        else:
+            res.n_lines = res.n_records + (header.n_header_lines if part == 0 else 0)
     except InputError as err:
         res.error = err
     return res
@@ -464,7 +496,7 @@ def assemble_genotypes(args) -> list[DataFile]:
 
 # ---------------------------------------------------------------- orchestration
 
-def run_parts(path, header: VcfHeader, parts: list[list | None], target: IngestTarget, *, workers: int,
+def run_parts(path, header: VcfHeader, parts: list[tuple], target: IngestTarget, *, workers: int,
               chunk_records: int = 2048, progress=None) -> list[PartResult]:
     """Convert parts, one worker process each (in this process when there is one part)."""
     jobs = [(i, path, header, regions, target, chunk_records) for i, regions in enumerate(parts)]

@@ -64,7 +64,7 @@ def run_jobs(fn, jobs: list, scratch: Path, progress=None) -> list:
             err_path = scratch / f"stderr-{i}.txt"
             with open(err_path, "w") as err_fh:  # a file, not a pipe: a chatty worker cannot block
                 p = subprocess.Popen([sys.executable, "-m", "genolake.etl.engines.worker", str(job_path), str(result_path)],
-                                     stdout=subprocess.PIPE, stderr=err_fh, text=True)
+                                     stdout=subprocess.PIPE, stderr=err_fh, text=True, env=_worker_env())
             procs.append((p, result_path, err_path))
             t = threading.Thread(target=_pump, args=(p.stdout, progress, lock), daemon=True)
             t.start()
@@ -86,6 +86,16 @@ def run_jobs(fn, jobs: list, scratch: Path, progress=None) -> list:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def _worker_env() -> dict:
+    """Workers allocate and free buffers of many MB per chunk: keep glibc from returning them to
+    the kernel and faulting them in again each time (it showed as a fifth of the CPU time)."""
+    env = dict(os.environ)
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(256 * 2**20))
+    env.setdefault("MALLOC_TRIM_THRESHOLD_", str(512 * 2**20))
+    env.setdefault("MALLOC_TOP_PAD_", str(64 * 2**20))
+    return env
 
 
 def _pump(stream, progress, lock):

@@ -10,6 +10,7 @@ while reading so that errors become one-line InputErrors and warnings land on th
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import tempfile
@@ -74,7 +75,7 @@ class RecordChunk:
     filters: list[str | None]
     gt: np.ndarray
     phased: np.ndarray  # (K, N) bool
-    record_index: np.ndarray  # (K,) 0-based index of the record in the reader's stream
+    record_index: np.ndarray  # (K,) 0-based line of the record within the part being read
     dp: np.ndarray | None = None  # (K, N) int32, INT32_MISSING for missing
     gq: np.ndarray | None = None
     ad: np.ndarray | None = None  # (K, N, R) int32, R = max alleles in the chunk
@@ -217,45 +218,80 @@ def read_header(path) -> VcfHeader:
         vcf.close()
 
 
-def validate_alleles(path, line, ref: str, alts: list[str]) -> None:
+def validate_alleles(path, local_line: int, ref: str, alts: list[str]) -> None:
     if not _REF_RE.match(ref):
-        raise InputError(path, f"invalid REF allele {ref!r} (expected A, C, G, T or N bases)", line=line)
+        raise located_error(path, f"invalid REF allele {ref!r} (expected A, C, G, T or N bases)", local_line)
     for alt in alts:
         if not _ALT_RE.match(alt):
-            raise InputError(path, f"invalid ALT allele {alt!r} (expected bases, '*', <ID> or a breakend)", line=line)
+            raise located_error(path, f"invalid ALT allele {alt!r} (expected bases, '*', <ID> or a breakend)",
+                                local_line)
 
 
-def _filter_text(flt) -> str | None:
-    if flt is None:
-        return "PASS"
-    return flt if isinstance(flt, str) else ";".join(flt)
+def filter_text(filters: list[str]) -> str | None:
+    """FILTER as stored: None for '.', else the names joined by ';' ('PASS' stays 'PASS')."""
+    return ";".join(filters) if filters else None
 
 
-def iter_chunks(path, header: VcfHeader, *, region: tuple[str, int, int] | None = None,
-                chunk_records: int = 2048, warnings: list[str] | None = None, threads: int | None = None):
-    """Yield RecordChunks. With `region` (raw contig, start, end-exclusive) only records whose POS is
-    in [start, end) are read (tabix/CSI index required). A chunk holds one contig and never splits
-    records sharing a POS.
+def located_error(path, problem: str, local_line: int, other_local_line: int | None = None) -> InputError:
+    """An InputError at a 0-based line of the part being read. The pipeline adds the lines of
+    earlier parts; `{other_line}` in the problem is filled in then with a second line number."""
+    text = problem.replace("{other_line}", str((other_local_line or 0) + 1)).replace("{line}", str(local_line + 1))
+    err = InputError(path, text, line=local_line + 1)
+    err.local_line = local_line
+    err.other_local_line = other_local_line
+    err.problem_template = problem
+    return err
 
-    Raises InputError with `line` = header lines + record index + 1 (the caller corrects the offset
-    when reading a region: `InputError.record_index` carries the stream index)."""
+
+_FAST = object()  # a record whose calls arrive in bulk from the text fast path
+
+
+class Chunker:
+    """Cuts a stream of records into chunks and checks the sort order on the way.
+
+    A chunk holds one contig (writers partition by it) and never splits records sharing a POS
+    (allele ranks and the repeated-CPRA check need them together)."""
+
+    def __init__(self, path, chunk_records: int):
+        self.path, self.limit = path, chunk_records
+        self.last: tuple[str, int] | None = None
+        self.last_raw = ""
+        self.seen: set[str] = set()
+        self.buf: list = []
+
+    def push(self, contig: str, raw_contig: str, pos: int, record, local_line: int) -> list | None:
+        done = None
+        last = self.last
+        if last is not None:
+            if contig == last[0] and pos < last[1]:
+                raise located_error(self.path, f"records out of order: {raw_contig}:{pos} comes after "
+                                    f"{self.last_raw}:{last[1]}", local_line)
+            if contig != last[0]:
+                if contig in self.seen:
+                    raise located_error(self.path, f"records out of order: contig {raw_contig} appears again "
+                                        "after other contigs", local_line)
+                self.seen.add(last[0])
+            if self.buf and (contig != last[0] or (len(self.buf) >= self.limit and pos != last[1])):
+                done, self.buf = self.buf, []
+        self.last, self.last_raw = (contig, pos), raw_contig
+        self.buf.append(record)
+        return done
+
+    def flush(self) -> list:
+        done, self.buf = self.buf, []
+        return done
+
+
+def iter_records(path, header: VcfHeader, *, region: tuple[str, int, int] | None = None,
+                 warnings: list[str] | None = None, threads: int | None = None, line_offset: int | None = None):
+    """Record tuples read by htslib (cyvcf2). With `region` (raw contig, start, end-exclusive) only
+    records whose POS is in [start, end) are read (tabix/CSI index required).
+
+    Line numbers are local to the part: records are numbered from `line_offset` (default: after
+    the header, which is right for the whole file)."""
     vcf, msgs = open_reader(path, threads=threads)
-    n = len(header.samples)
-    fmt = header.format_types
-    want_dp = fmt.get("DP", ("", ""))[1] == "Integer"
-    want_gq = fmt.get("GQ", ("", ""))[1] == "Integer"
-    want_ad = fmt.get("AD", ("", ""))[1] == "Integer"
-    buf: list = []
+    local = (header.n_header_lines if line_offset is None else line_offset) - 1
     it = None
-    idx = -1
-    last = None  # (contig, pos) of the previous record, for the sort check
-    seen_contigs: set[str] = set()
-
-    def fail(problem, record_index):
-        err = InputError(path, problem, line=header.n_header_lines + record_index + 1)
-        err.record_index = record_index
-        return err
-
     try:
         with capture_htslib_messages(msgs):
             it = vcf(f"{region[0]}:{region[1]}-{region[2] - 1}") if region else iter(vcf)
@@ -266,52 +302,64 @@ def iter_chunks(path, header: VcfHeader, *, region: tuple[str, int, int] | None 
                     break
                 except Exception:
                     # htslib could not parse the next record; its message says why
-                    raise _ParseFailure(idx + 1) from None
+                    raise _ParseFailure(local + 1) from None
                 if region and not (region[1] <= rec.POS < region[2]):
                     continue  # a long record overlapping the region's start belongs to the previous part
-                idx += 1
-                contig = normalize_contig(rec.CHROM)
-                key = (contig, rec.POS)
-                if last is not None and key[0] == last[0] and key[1] < last[1]:
-                    raise fail(f"records out of order: {rec.CHROM}:{rec.POS} comes after {rec.CHROM}:{last[1]}", idx)
-                if last is not None and key[0] != last[0]:
-                    if key[0] in seen_contigs:
-                        raise fail(f"records out of order: contig {rec.CHROM} appears again after other contigs", idx)
-                    seen_contigs.add(last[0])
-                # a chunk holds one contig (writers partition by it) and never splits a POS
-                if buf and ((len(buf) >= chunk_records and key != last) or key[0] != last[0]):
-                    yield _build_chunk(buf, n, want_dp, want_gq, want_ad, path, header, fail)
-                    buf = []
-                last = key
-                buf.append(_take_record(rec, idx, contig, path, header, fail))
+                local += 1
+                yield take_record(rec, local, normalize_contig(rec.CHROM), path, header)
     except _ParseFailure as pf:
         errs = [m for k, m in msgs if k == "E"]
         detail = errs[-1] if errs else "htslib could not parse the record"
-        raise fail(_tidy_htslib(detail), pf.record_index) from None
+        raise located_error(path, _tidy_htslib(detail), pf.local_line) from None
     finally:
         it = None  # a region iterator must be freed before its file is closed, or htslib crashes
         vcf.close()
         if warnings is not None:
-            warnings.extend(f"htslib: {m}" for k, m in msgs if k == "W")
-    if buf:
-        yield _build_chunk(buf, n, want_dp, want_gq, want_ad, path, header, fail)
+            warnings.extend(w for w in (f"htslib: {m}" for k, m in msgs if k == "W") if w not in warnings)
+
+
+def iter_chunks(path, header: VcfHeader, *, region: tuple[str, int, int] | None = None,
+                chunk_records: int = 2048, warnings: list[str] | None = None, threads: int | None = None,
+                line_offset: int | None = None):
+    """RecordChunks of the records `iter_records` reads (see there for region and line numbers)."""
+    chunker = Chunker(path, chunk_records)
+    builder = ChunkBuilder(path, header)
+    for rec in iter_records(path, header, region=region, warnings=warnings, threads=threads,
+                            line_offset=line_offset):
+        done = chunker.push(rec[0], rec[0], rec[1], rec, rec[9])
+        if done:
+            yield builder.build(done)
+    done = chunker.flush()
+    if done:
+        yield builder.build(done)
+
+
+@functools.lru_cache(maxsize=8)
+def read_raw_header(path) -> str:
+    """The header text as htslib holds it, ending with the #CHROM line and a newline."""
+    vcf, _ = open_reader(path)
+    try:
+        raw = vcf.raw_header
+    finally:
+        vcf.close()
+    return raw if raw.endswith("\n") else raw + "\n"
 
 
 class _ParseFailure(Exception):
-    def __init__(self, record_index):
-        self.record_index = record_index
+    def __init__(self, local_line):
+        self.local_line = local_line
 
 
 def _tidy_htslib(detail: str) -> str:
-    # "Could not parse the position 'abc'" is clear; strip htslib's function names and hints
+    # "Could not parse the position 'abc'" is clear; strip htslib's hints
     return re.sub(r"\s*\(Quick workaround:.*\)$", "", detail).strip()
 
 
-def _take_record(rec, idx, contig, path, header, fail):
+def take_record(rec, local_line, contig, path, header):
+    """One cyvcf2 record as the tuple ChunkBuilder consumes."""
     alts = list(rec.ALT)
     ref = rec.REF
-    line = header.n_header_lines + idx + 1
-    validate_alleles(path, line, ref, alts)
+    validate_alleles(path, local_line, ref, alts)
     fmt = rec.FORMAT or []
     if "GT" in fmt and header.samples:
         arr = rec.genotype.array()
@@ -330,62 +378,80 @@ def _take_record(rec, idx, contig, path, header, fail):
             extra["AD"] = vals.astype(np.int32, copy=False)
     qual = rec.QUAL
     return (contig, rec.POS, rec.ID, ref, alts, None if qual is None else float(qual),
-            _filter_text(rec.FILTER), gt, phased, idx, extra)
+            filter_text(rec.FILTERS), gt, phased, local_line, extra)
 
 
-def _build_chunk(buf, n, want_dp, want_gq, want_ad, path, header, fail) -> RecordChunk:
-    k = len(buf)
-    ploidy = max((b[7].shape[1] for b in buf if b[7] is not None), default=2)
-    max_alts = max(len(b[4]) for b in buf)
-    # int8 holds allele indices up to 127 and halves the memory traffic of every pass
-    gt = np.full((k, n, ploidy), VECTOR_END, dtype=np.int8 if max_alts < 127 else np.int16)
-    phased = np.zeros((k, n), dtype=bool)
-    for i, b in enumerate(buf):
-        if b[7] is None:
-            gt[i, :, :2] = MISSING
-        else:
-            gt[i, :, : b[7].shape[1]] = b[7]
-            phased[i] = b[8]
+class ChunkBuilder:
+    """Record tuples -> RecordChunk (dense per-chunk arrays), with the allele-index check."""
 
-    def field_2d(key):
-        out = np.full((k, n), INT32_MISSING, dtype=np.int32)
-        present = False
+    def __init__(self, path, header: VcfHeader):
+        self.path, self.header = path, header
+        self.n = len(header.samples)
+        fmt = header.format_types
+        self.want = {k: fmt.get(k, ("", ""))[1] == "Integer" for k in ("DP", "GQ", "AD")}
+
+    def build(self, buf, fast_rows=None, fast_alleles=None, fast_phased=None) -> RecordChunk:
+        k, n = len(buf), self.n
+        ploidy = max((b[7].shape[1] for b in buf if b[7] is not None and b[7] is not _FAST), default=2)
+        ploidy = max(ploidy, 2) if fast_rows is not None and len(fast_rows) else ploidy
+        max_alts = max(len(b[4]) for b in buf)
+        # int8 holds allele indices up to 127 and halves the memory traffic of every pass
+        gt = np.full((k, n, ploidy), VECTOR_END, dtype=np.int8 if max_alts < 127 else np.int16)
+        phased = np.zeros((k, n), dtype=bool)
+        for i, b in enumerate(buf):
+            if b[7] is _FAST:
+                continue
+            if b[7] is None:
+                gt[i, :, :2] = MISSING
+            else:
+                gt[i, :, : b[7].shape[1]] = b[7]
+                phased[i] = b[8]
+        if fast_rows is not None and len(fast_rows):
+            gt[fast_rows, :, :2] = fast_alleles
+            phased[fast_rows] = fast_phased
+        n_alt = np.fromiter((len(b[4]) for b in buf), dtype=np.int64, count=k)
+        if n and k:
+            too_big = gt.reshape(k, -1).max(axis=1) > n_alt
+            if too_big.any():
+                i = int(np.flatnonzero(too_big)[0])
+                bad = int(np.flatnonzero((gt[i] > n_alt[i]).any(axis=1))[0])
+                raise located_error(self.path, f"sample {self.header.samples[bad]}: GT allele index "
+                                    f"{int(gt[i, bad].max())} but the record has {n_alt[i]} ALT "
+                                    f"allele{'s' if n_alt[i] != 1 else ''}", int(buf[i][9]))
+        return RecordChunk(
+            contig=[b[0] for b in buf],
+            pos=np.fromiter((b[1] for b in buf), dtype=np.int64, count=k),
+            ids=[b[2] for b in buf],
+            ref=[b[3] for b in buf],
+            alts=[b[4] for b in buf],
+            qual=[b[5] for b in buf],
+            filters=[b[6] for b in buf],
+            gt=gt,
+            phased=phased,
+            record_index=np.fromiter((b[9] for b in buf), dtype=np.int64, count=k),
+            dp=self._field_2d(buf, "DP"),
+            gq=self._field_2d(buf, "GQ"),
+            ad=self._ad(buf),
+        )
+
+    def _field_2d(self, buf, key):
+        if not self.want[key] or not any(key in b[10] for b in buf):
+            return None
+        out = np.full((len(buf), self.n), INT32_MISSING, dtype=np.int32)
         for i, b in enumerate(buf):
             if key in b[10]:
                 out[i] = b[10][key]
-                present = True
-        return out if present else None
+        return out
 
-    n_alt = np.fromiter((len(b[4]) for b in buf), dtype=np.int64, count=k)
-    if n and k:
-        too_big = gt.reshape(k, -1).max(axis=1) > n_alt
-        if too_big.any():
-            i = int(np.flatnonzero(too_big)[0])
-            bad = int(np.flatnonzero((gt[i] > n_alt[i]).any(axis=1))[0])
-            raise fail(f"sample {header.samples[bad]}: GT allele index {int(gt[i, bad].max())} but the record has "
-                       f"{n_alt[i]} ALT allele{'s' if n_alt[i] != 1 else ''}", int(buf[i][9]))
-    ad = None
-    if want_ad and any("AD" in b[10] for b in buf):
+    def _ad(self, buf):
+        if not self.want["AD"] or not any("AD" in b[10] for b in buf):
+            return None
         width = max(b[10]["AD"].shape[1] for b in buf if "AD" in b[10])
-        ad = np.full((k, n, width), INT32_MISSING, dtype=np.int32)
+        ad = np.full((len(buf), self.n, width), INT32_MISSING, dtype=np.int32)
         for i, b in enumerate(buf):
             if "AD" in b[10]:
                 ad[i, :, : b[10]["AD"].shape[1]] = b[10]["AD"]
-    return RecordChunk(
-        contig=[b[0] for b in buf],
-        pos=np.fromiter((b[1] for b in buf), dtype=np.int64, count=k),
-        ids=[b[2] for b in buf],
-        ref=[b[3] for b in buf],
-        alts=[b[4] for b in buf],
-        qual=[b[5] for b in buf],
-        filters=[b[6] for b in buf],
-        gt=gt,
-        phased=phased,
-        record_index=np.fromiter((b[9] for b in buf), dtype=np.int64, count=k),
-        dp=field_2d("DP") if want_dp else None,
-        gq=field_2d("GQ") if want_gq else None,
-        ad=ad,
-    )
+        return ad
 
 
 def find_index(path) -> Path | None:
