@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .delta_io import open_table
-from .errors import LakeStateError, NotFoundError
+from .errors import ConfigError, LakeStateError, NotFoundError
 from .schemas import ALL_TABLES, TableSpec
 from .zones import CURATED
 
@@ -138,15 +139,40 @@ class Catalog:
         with self._conn() as c:
             c.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*cols.values(), run_id))
 
-    def finish_run(self, run_id: str, status: str, seconds: float, **fields) -> None:
-        self.update_run(run_id, status=status, finished_at=_now(), seconds=round(seconds, 3), **fields)
+    def finish_run(self, run_id: str, status: str, seconds: float | None, **fields) -> None:
+        self.update_run(run_id, status=status, finished_at=_now(),
+                        seconds=None if seconds is None else round(seconds, 3), **fields)
 
-    def find_succeeded(self, kind: str, dataset: str | None, sha256: str) -> RunEntry | None:
+    def find_succeeded(self, kind: str, dataset: str | None, sha256: str, *, latest_only: bool = False) -> RunEntry | None:
+        """The succeeded run that ingested this content. With `latest_only`, only the latest
+        succeeded run of (kind, dataset) counts: for kinds whose delivery replaces the previous one
+        (ClinVar, panels) an older release ingested again must be applied again."""
         with self._conn() as c:
-            row = c.execute(
-                "SELECT * FROM runs WHERE kind = ? AND dataset IS ? AND sha256 = ? AND status = 'succeeded'"
-                " ORDER BY started_at DESC LIMIT 1", (kind, dataset, sha256)).fetchone()
+            if latest_only:
+                row = c.execute(
+                    "SELECT * FROM runs WHERE kind = ? AND dataset IS ? AND status = 'succeeded'"
+                    " ORDER BY started_at DESC, rowid DESC LIMIT 1", (kind, dataset)).fetchone()
+                if row is not None and row["sha256"] != sha256:
+                    row = None
+            else:
+                row = c.execute(
+                    "SELECT * FROM runs WHERE kind = ? AND dataset IS ? AND sha256 = ? AND status = 'succeeded'"
+                    " ORDER BY started_at DESC, rowid DESC LIMIT 1", (kind, dataset, sha256)).fetchone()
         return _run(row) if row else None
+
+    def runs_with_status(self, status: str) -> list[RunEntry]:
+        with self._conn() as c:
+            return [_run(r) for r in c.execute("SELECT * FROM runs WHERE status = ? ORDER BY rowid", (status,))]
+
+    def run_statuses(self, run_ids) -> dict[str, str]:
+        """Status of each known run id; unknown ids are left out."""
+        ids = list(set(run_ids))
+        if not ids:
+            return {}
+        with self._conn() as c:
+            marks = ",".join("?" * len(ids))
+            return {r["run_id"]: r["status"] for r in
+                    c.execute(f"SELECT run_id, status FROM runs WHERE run_id IN ({marks})", ids)}
 
     def runs(self, limit: int | None = None) -> list[RunEntry]:
         q = "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC" + (f" LIMIT {int(limit)}" if limit else "")
@@ -161,8 +187,13 @@ class Catalog:
         return _run(row)
 
     # ---------------------------------------------------------------- tables
-    def publish(self, root: Path, names: list[str], run_id: str | None = None, versions: dict | None = None) -> dict:
-        """Record the current Delta version (and size) of each named table, in one transaction."""
+    def publish(self, root: Path, names: list[str], run_id: str | None = None, versions: dict | None = None,
+                finish: dict | None = None) -> dict:
+        """Record the current Delta version (and size) of each named table, in one transaction.
+
+        With `finish` (status, seconds, rows, warnings), the run is closed in that same transaction:
+        a run is "succeeded" exactly when its tables are published, even if the process dies
+        between the two."""
         entries = []
         for name in names:
             spec = ALL_TABLES[name]
@@ -185,6 +216,14 @@ class Catalog:
             if run_id is not None:
                 c.execute("UPDATE runs SET versions_json = ? WHERE run_id = ?",
                           (json.dumps({e.name: e.delta_version for e in entries if e}), run_id))
+                if finish:
+                    f = dict(finish)
+                    for key in ("rows", "warnings"):
+                        if key in f:
+                            f[f"{key}_json"] = json.dumps(f.pop(key))
+                    f["finished_at"] = _now()
+                    sets = ", ".join(f"{k} = ?" for k in f)
+                    c.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*f.values(), run_id))
         return {e.name: e.delta_version for e in entries if e}
 
     def tables(self) -> list[TableEntry]:
@@ -208,6 +247,39 @@ class Catalog:
         found = [name for name in ALL_TABLES if (root / CURATED / name / "_delta_log").is_dir()]
         self.publish(root, found)
         return found
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location_prefix: str | None = None) -> str:
+    """CREATE EXTERNAL TABLE statements registering the lake's Delta tables in Athena / the Glue catalog.
+
+    Athena reads a Delta table's columns and partitions from its transaction log, so the statement
+    has only LOCATION and TBLPROPERTIES ('table_type'='DELTA'); Athena refuses anything more (column
+    lists, PARTITIONED BY, other properties). `location_prefix` (e.g. s3://bucket/lake/curated) is
+    where the curated/ folder was copied; without it each table's local path is used as a file: URI,
+    which Spark or Hive on this machine can read but Athena cannot."""
+    if not _IDENT.match(database or ""):
+        raise ConfigError(f"database name {database!r} is not allowed: use letters, digits and '_'")
+    if location_prefix is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^'\\\s]+$", location_prefix):
+        raise ConfigError(f"location prefix {location_prefix!r} must be a URI such as s3://bucket/prefix, "
+                          "without quotes, backslashes or spaces")
+    out = [f"-- genolake: {len(tables)} Delta table(s); run in Athena (one statement per query)",
+           f"CREATE DATABASE IF NOT EXISTS {database};"]
+    for t in sorted(tables, key=lambda t: t.name):
+        if not _IDENT.match(t.name):
+            raise ConfigError(f"table name {t.name!r} cannot be used in DDL")
+        if location_prefix is not None:
+            loc = location_prefix.rstrip("/") + "/" + t.name + "/"
+        else:
+            loc = Path(t.location).resolve().as_uri() + "/"
+        if "'" in loc:
+            raise ConfigError(f"table location {loc!r} contains a quote and cannot be used in DDL")
+        out.append(f"CREATE EXTERNAL TABLE {database}.{t.name}\n"
+                   f"LOCATION '{loc}'\n"
+                   f"TBLPROPERTIES ('table_type' = 'DELTA');")
+    return "\n".join(out) + "\n"
 
 
 def describe_table(location: Path, spec: TableSpec) -> TableEntry | None:

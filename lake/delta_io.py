@@ -2,8 +2,9 @@
 
 Writers put files straight into the table folder; a file no commit references is invisible to
 every Delta reader, so a killed ingest leaves nothing visible. Each commit carries the ingest's
-run id and source checksum in its commitInfo, which makes a re-run able to tell what it already
-committed (`find_run_commit`).
+run id, its ingest key (kind, dataset, checksum) and the source checksum in its commitInfo, so a
+later ingest can find the commits of a run that was killed before the catalog published them
+(`run_commits`) and roll them back (`rollback_to`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import TableNotFoundError
@@ -24,7 +26,9 @@ from deltalake.transaction import AddAction, create_table_with_add_actions
 from .schemas import TableSpec
 
 RUN_KEY = "genolake.run_id"
+INGEST_KEY = "genolake.ingest_key"
 CHECKSUM_KEY = "genolake.source_sha256"
+ROLLBACK_KEY = "genolake.rolled_back_run"
 
 # Columns with few distinct values per file compress to almost nothing with dictionary+RLE;
 # sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way).
@@ -113,20 +117,36 @@ def table_version(table_root: Path) -> int | None:
 
 
 def find_run_commit(table_root: Path, run_id: str) -> int | None:
-    """The Delta version committed by `run_id`, if any."""
+    """The latest Delta version committed by `run_id`, if any."""
+    versions = run_commits(table_root, run_id)
+    return versions[-1] if versions else None
+
+
+def run_commits(table_root: Path, run_id: str) -> list[int]:
+    """Every Delta version committed by `run_id`, oldest first."""
     dt = open_table(table_root)
     if dt is None:
-        return None
-    for entry in dt.history():
-        if entry.get(RUN_KEY) == run_id:
-            return entry.get("version")
-    return None
+        return []
+    return sorted(e["version"] for e in dt.history() if e.get(RUN_KEY) == run_id)
+
+
+def _props(run_id: str, checksum: str | None, ingest_key: str | None) -> CommitProperties:
+    meta = {RUN_KEY: run_id, CHECKSUM_KEY: checksum or ""}
+    if ingest_key:
+        meta[INGEST_KEY] = ingest_key
+    return CommitProperties(custom_metadata=meta)
 
 
 def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, run_id: str,
-                 checksum: str | None = None) -> int:
-    """Append `files` in one atomic Delta commit (creating the table if needed). Returns the version."""
-    props = CommitProperties(custom_metadata={RUN_KEY: run_id, CHECKSUM_KEY: checksum or ""})
+                 checksum: str | None = None, ingest_key: str | None = None, mode: str = "append") -> int:
+    """Commit `files` in one atomic Delta transaction (creating the table if needed). Returns the version.
+
+    mode="append" adds them to the table; mode="overwrite" makes them the whole table: the same
+    commit removes every file of the previous version, so a reader sees the old rows or the new
+    ones, never both (a ClinVar release replacing the previous one)."""
+    if mode not in ("append", "overwrite"):
+        raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
+    props = _props(run_id, checksum, ingest_key)
     now = int(time.time() * 1000)
     actions = [
         AddAction(f.rel_path, f.size, f.partition_values, now, True,
@@ -142,18 +162,18 @@ def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, ru
             commit_properties=props,
         )
     else:
-        dt.create_write_transaction(actions, mode="append", schema=spec.schema,
+        dt.create_write_transaction(actions, mode=mode, schema=spec.schema,
                                     partition_by=list(spec.partition_by) or None, commit_properties=props)
     return DeltaTable(str(table_root)).version()
 
 
 def replace_rows(table_root: Path, spec: TableSpec, data: pa.Table, predicate: str | None, *, run_id: str,
-                 checksum: str | None = None) -> int:
+                 checksum: str | None = None, ingest_key: str | None = None) -> int:
     """Overwrite the rows matching `predicate` (all rows when None) with `data`, atomically.
 
-    Used for small tables (samples, clinvar per assembly) where a delivery replaces earlier rows."""
+    Used for small tables (samples) where a delivery replaces earlier rows."""
     data = data.select([f.name for f in spec.schema]).cast(spec.schema)
-    props = CommitProperties(custom_metadata={RUN_KEY: run_id, CHECKSUM_KEY: checksum or ""})
+    props = _props(run_id, checksum, ingest_key)
     exists = open_table(table_root) is not None
     Path(table_root).mkdir(parents=True, exist_ok=True)
     write_deltalake(
@@ -165,27 +185,101 @@ def replace_rows(table_root: Path, spec: TableSpec, data: pa.Table, predicate: s
     return DeltaTable(str(table_root)).version()
 
 
+def rollback_to(table_root: Path, version: int, *, run_id: str) -> int:
+    """Make `version` the table's content again with a new commit (Delta RESTORE). Returns the new version.
+
+    The commits after `version` stay in the log (so the history says what happened) but no longer
+    count: a reader of the latest version sees exactly what `version` held."""
+    dt = open_table(table_root)
+    if dt is None or dt.version() == version:
+        return version
+    dt.restore(version, commit_properties=CommitProperties(custom_metadata={ROLLBACK_KEY: run_id}))
+    return DeltaTable(str(table_root)).version()
+
+
+def table_dataset(table_root: Path, version: int | None = None) -> pads.Dataset | None:
+    """A pyarrow dataset of the table at `version` (latest when None), with the table's schema.
+
+    For a local table it is a plain Parquet dataset over the version's files, with the partition
+    values read from the hive-style folder names: deltalake's own `to_pyarrow_dataset` reads through
+    a filesystem bridge whose native threads make the interpreter abort at exit about one run in
+    two ("terminate called without an active exception", delta-rs #2184), and a CLI must exit with
+    the code it means. Reading the files directly is exact for our tables: they use neither deletion
+    vectors nor column mapping."""
+    dt = open_table(table_root, version)
+    if dt is None:
+        return None
+    uris = dt.file_uris()
+    if any("://" in u for u in uris):  # object storage: only deltalake knows how to reach it
+        return dt.to_pyarrow_dataset()
+    schema = pa.schema(dt.schema().to_arrow())
+    parts = list(dt.metadata().partition_columns)
+    partitioning = (pads.partitioning(pa.schema([schema.field(c) for c in parts]), flavor="hive")
+                    if parts else None)
+    return pads.dataset(uris, schema=schema, format="parquet", partitioning=partitioning,
+                        partition_base_dir=os.path.abspath(table_root))
+
+
 def read_table(table_root: Path, version: int | None = None, columns: list[str] | None = None,
                filter=None) -> pa.Table:
     """The whole table at `version` (latest when None) as Arrow, with the contract's column types."""
-    dt = open_table(table_root, version)
-    if dt is None:
+    ds = table_dataset(table_root, version)
+    if ds is None:
         return pa.table({})
-    return dt.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
+    return ds.to_table(columns=columns, filter=filter)
 
 
-def remove_unreferenced(table_root: Path, prefix: str) -> int:
-    """Delete data files named `prefix*` that no commit references (leftovers of a killed run)."""
-    dt = open_table(table_root)
-    referenced = set() if dt is None else {urllib.parse.unquote(p) for p in dt.files()}
+def logged_files(table_root: Path) -> set[str]:
+    """Relative paths (as on disk) of every data file any commit in the log has added."""
+    root = Path(table_root)
+    dt = open_table(root)
+    if dt is None:
+        return set()
+    # the latest version's files cover adds folded into a checkpoint whose JSON was cleaned up
+    seen = {os.path.relpath(p, os.path.abspath(root)) for p in dt.file_uris()}
+    for log in (root / "_delta_log").glob("*.json"):
+        with open(log, encoding="utf-8") as fh:
+            for line in fh:
+                if '"add"' not in line and '"remove"' not in line:
+                    continue
+                action = json.loads(line)
+                for kind in ("add", "remove"):
+                    if kind in action:
+                        seen.add(urllib.parse.unquote(action[kind]["path"]))
+    return seen
+
+
+def remove_unreferenced(table_root: Path, prefix: str = "part-") -> int:
+    """Delete data files named `prefix*` that no commit of the log has ever added.
+
+    Those are the leftovers of an ingest that stopped before its commit (killed, or refused part
+    way). Files that an earlier version references stay: time travel to a published version must
+    keep working. Only call this while holding the ingest lock, or a running ingest's files go."""
+    root = Path(table_root)
+    if not root.is_dir():
+        return 0
+    referenced = logged_files(root)
     removed = 0
-    for dirpath, _dirs, names in os.walk(table_root):
-        if "_delta_log" in dirpath:
-            continue
+    for dirpath, dirs, names in os.walk(root):
+        if "_delta_log" in dirs:
+            dirs.remove("_delta_log")
         for n in names:
             if n.startswith(prefix):
-                rel = os.path.relpath(os.path.join(dirpath, n), table_root)
+                rel = os.path.relpath(os.path.join(dirpath, n), root)
                 if rel not in referenced:
                     os.unlink(os.path.join(dirpath, n))
                     removed += 1
+    _remove_empty_dirs(root)
     return removed
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    """Partition folders emptied by `remove_unreferenced` go too (never the root or the log)."""
+    for dirpath, dirs, names in os.walk(root, topdown=False):
+        p = Path(dirpath)
+        if p == root or "_delta_log" in p.parts:
+            continue
+        try:
+            p.rmdir()  # only succeeds when empty
+        except OSError:
+            pass

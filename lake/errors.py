@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 
+def _restore(cls, args, state):
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
+
 class GenolakeError(Exception):
     """Base of every error genolake raises on purpose. `exit_code` is what the CLI returns."""
 
     exit_code = 1
+
+    def __reduce__(self):
+        # errors cross from worker processes: rebuild them as they were, whatever __init__ takes
+        return (_restore, (self.__class__, self.args, self.__dict__))
 
 
 class ConfigError(GenolakeError):

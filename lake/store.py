@@ -1,20 +1,34 @@
-"""`Lake`: one opened lake root — its config, zones, catalog, and the ingest lock."""
+"""`Lake`: one opened lake root — its config, zones, catalog, the ingest lock, and crash recovery."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
 from .catalog import Catalog
 from .config import LakeConfig
-from .delta_io import read_table
+from .delta_io import ROLLBACK_KEY, RUN_KEY, open_table, read_table, remove_unreferenced, rollback_to
 from .errors import LakeStateError
+from .quarantine import REASON_FILE
 from .schemas import ALL_TABLES
-from .zones import Zones
+from .zones import PRE_CURATED, QUARANTINE, STAGING, Zones
+
+
+@dataclass
+class Recovery:
+    """What `Lake.recover` undid."""
+
+    interrupted_runs: list[str] = field(default_factory=list)
+    rolled_back: dict[str, int] = field(default_factory=dict)  # table -> version it holds again
+    dropped_tables: list[str] = field(default_factory=list)  # created by a run that never published
+    removed_files: int = 0
+    removed_dirs: list[str] = field(default_factory=list)
 
 
 class Lake:
@@ -52,6 +66,73 @@ class Lake:
             if version is None:
                 return pa.table({f.name: pa.array([], f.type) for f in ALL_TABLES[name].schema})
         return read_table(self.table_root(name), version, columns=columns, filter=filter)
+
+    def recover(self, *, sweep: bool = False) -> Recovery:
+        """Undo what interrupted or failed ingests left behind. Call it holding `ingest_lock`.
+
+        Holding the lock, no ingest is running, so: a run still marked "running" was killed; a
+        Delta commit after a table's published version made by a run that did not succeed must
+        not become visible through a later publish, so the table is restored to its published
+        version (a table such a run created is removed); data files no commit ever added, the
+        staging folders, and the quarantine/pre-curated copies of killed runs are deleted. Commits
+        by runs the catalog does not know (e.g. after catalog.sqlite was re-created) are left alone.
+
+        Looking for uncommitted files reads every table's log, so it is done when a run was killed
+        or rolled back (a killed run is always still "running": its row is written before any file),
+        or when `sweep` asks for it.
+        """
+        rec = Recovery()
+        cat = self.catalog
+        stale = cat.runs_with_status("running")
+        published = cat.snapshot()
+        for name in ALL_TABLES:
+            root = self.zones.curated_table(name)
+            dt = open_table(root)
+            if dt is None:
+                continue
+            pub = published.get(name)
+            if pub is not None and dt.version() <= pub:
+                continue
+            # unpublished commits, newest first, back to our last rollback (which restored `pub`)
+            pending = []
+            for e in sorted(dt.history(), key=lambda e: e["version"], reverse=True):
+                if (pub is not None and e["version"] <= pub) or e.get(ROLLBACK_KEY):
+                    break
+                pending.append(e)
+            runs = [e.get(RUN_KEY) for e in pending]
+            status = cat.run_statuses([r for r in runs if r])
+            # every one must be ours, by a run the catalog knows did not succeed
+            if not pending or not all(r and status.get(r) not in (None, "succeeded") for r in runs):
+                continue
+            if pub is None:
+                if pending[-1]["version"] == 0:
+                    shutil.rmtree(root)
+                    rec.dropped_tables.append(name)
+                continue
+            rollback_to(root, pub, run_id=runs[0])
+            rec.rolled_back[name] = pub
+        if sweep or stale or rec.rolled_back or rec.dropped_tables:
+            for name in ALL_TABLES:
+                rec.removed_files += remove_unreferenced(self.zones.curated_table(name), "part-")
+        staging = self.root / STAGING
+        if staging.is_dir():
+            for d in staging.iterdir():
+                if d.is_dir():
+                    shutil.rmtree(d, ignore_errors=True)
+                else:
+                    d.unlink(missing_ok=True)
+        for run in stale:
+            for zone in (QUARANTINE, PRE_CURATED):
+                for d in (self.root / zone / run.tenant).glob(f"*/*/*/{run.run_id}"):
+                    if zone == QUARANTINE and (d / REASON_FILE).exists():
+                        continue  # a refusal is never deleted
+                    shutil.rmtree(d, ignore_errors=True)
+                    rec.removed_dirs.append(str(d))
+            cat.finish_run(run.run_id, "interrupted", None,
+                           error="the ingest stopped before it finished (process killed?); nothing it wrote is "
+                                 "visible and its leftovers were removed: run the ingest again")
+            rec.interrupted_runs.append(run.run_id)
+        return rec
 
     @contextlib.contextmanager
     def ingest_lock(self):
