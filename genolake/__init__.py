@@ -20,6 +20,7 @@ from genolake.lake import (
     NotFoundError,
     QuarantinedError,
     ScanFailed,
+    ScanLimits,
 )
 from genolake.lake.store import Lake
 
@@ -67,6 +68,6 @@ def simulate(out_dir, **kwargs):
 
 
 __all__ = [
-    "Lake", "LakeConfig", "init_lake", "open_lake", "ingest_vcf", "ingest_clinvar", "ingest_panel", "simulate",
+    "Lake", "LakeConfig", "ScanLimits", "init_lake", "open_lake", "ingest_vcf", "ingest_clinvar", "ingest_panel", "simulate",
     "GenolakeError", "ConfigError", "InputError", "LakeStateError", "NotFoundError", "QuarantinedError", "ScanFailed",
 ]

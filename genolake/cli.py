@@ -4,14 +4,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import genolake
-from genolake.lake import GenolakeError, LakeConfig
+from genolake.lake import ConfigError, GenolakeError, LakeConfig, ScanLimits
+
+MAX_FILE_BYTES_ENV = "GENOLAKE_MAX_FILE_BYTES"
+
+_EPILOG = f"""environment:
+  GENOLAKE_ROOT          lake root when --root is not given (default ./genolake-data)
+  {MAX_FILE_BYTES_ENV} refuse (quarantine) incoming files larger than this many bytes
+                         (default {ScanLimits().max_file_bytes:,}); e.g. 1000000000 for 1 GB
+
+exit status: 0 ok, 2 bad option or config, 3 input refused (see `genolake quarantine list`),
+4 not found, 5 lake state, 70 internal error."""
+
+
+def _limits() -> ScanLimits:
+    raw = os.environ.get(MAX_FILE_BYTES_ENV)
+    if raw is None or raw.strip() == "":
+        return ScanLimits()
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{MAX_FILE_BYTES_ENV}={raw!r} is not a positive number of bytes")
+    return ScanLimits(max_file_bytes=value)
 
 
 def _root_config(args) -> LakeConfig:
-    return LakeConfig.from_env(args.root, tenant=getattr(args, "tenant", None) or "default")
+    return LakeConfig.from_env(args.root, tenant=getattr(args, "tenant", None) or "default", limits=_limits())
 
 
 def _print_rows(rows: list[dict], columns: list[str]) -> None:
@@ -65,6 +89,14 @@ def cmd_ingest_panel(args):
     _print_ingest(genolake.ingest_panel(_root_config(args), args.file, args.dataset, tenant=args.tenant))
 
 
+def _main_count(rows: dict):
+    """The one number a run listing shows: records read (VCF), ClinVar rows, or samples (panel)."""
+    for key in ("records", "clinvar", "samples"):
+        if isinstance(rows.get(key), int):
+            return rows[key]
+    return None
+
+
 def cmd_catalog(args):
     lake = genolake.open_lake(args.root)
     cat = lake.catalog
@@ -73,23 +105,55 @@ def cmd_catalog(args):
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
-            _print_rows(rows, ["name", "zone", "delta_version", "num_files", "num_rows", "size_bytes", "partition_by"])
+            _print_rows([{**r, "partition_by": ",".join(r["partition_by"]) or "-"} for r in rows],
+                        ["name", "zone", "delta_version", "num_files", "num_rows", "size_bytes", "partition_by"])
     elif args.action == "show":
         if not args.table:
-            raise genolake.ConfigError("`catalog show` needs a table name")
+            raise genolake.ConfigError("`catalog show` needs a table name (see `genolake catalog list`)")
         t = cat.table(args.table)
-        print(json.dumps(t.__dict__, indent=2))
+        if args.json:
+            print(json.dumps(t.__dict__, indent=2))
+            return
+        print(f"table:          {t.name}")
+        print(f"zone:           {t.zone}")
+        print(f"location:       {t.location}")
+        print(f"delta version:  {t.delta_version}")
+        print(f"partitioned by: {', '.join(t.partition_by) or '-'}")
+        print(f"sorted by:      {', '.join(t.sort_by) or '-'}")
+        print(f"files:          {t.num_files}")
+        print(f"rows:           {t.num_rows}")
+        print(f"size bytes:     {t.size_bytes}")
+        print(f"updated:        {t.updated_at}")
+        print(f"description:    {t.description}")
+        print("schema:")
+        fields = t.schema.get("fields", [])
+        width = max((len(f["name"]) for f in fields), default=0)
+        for f in fields:
+            part = "  (partition)" if f["name"] in t.partition_by else ""
+            null = "" if f["nullable"] else " not null"
+            print(f"  {f['name'].ljust(width)}  {f['type']}{null}{part}")
     elif args.action == "runs":
         runs = cat.runs(limit=args.limit)
         if args.json:
             print(json.dumps([r.__dict__ for r in runs], indent=2))
         else:
-            _print_rows([{**r.__dict__, "sha256": (r.sha256 or "")[:12], "rows": sum(v for v in r.rows.values()
-                          if isinstance(v, int)) if r.rows else None} for r in runs],
-                        ["run_id", "kind", "dataset", "status", "seconds", "rows", "sha256", "source_path", "error"])
+            _print_rows([{**r.__dict__, "sha256": (r.sha256 or "")[:12], "rows": _main_count(r.rows),
+                          "warnings": len(r.warnings) or None} for r in runs],
+                        ["run_id", "kind", "dataset", "status", "started_at", "seconds", "rows", "warnings", "sha256",
+                         "source_path", "error"])
     elif args.action == "crawl":
-        found = cat.crawl(lake.root)
+        with lake.ingest_lock():  # never publish what an interrupted ingest left half-done
+            lake.recover(sweep=True)
+            found = cat.crawl(lake.root)
         print("registered: " + (", ".join(found) or "no tables on disk"))
+    elif args.action == "ddl":
+        from genolake.lake.catalog import athena_ddl
+
+        tables = cat.tables()
+        if not tables:
+            raise genolake.LakeStateError(f"no tables in the catalog of {lake.root}: ingest a file "
+                                          "(or `genolake catalog crawl`) first")
+        print(athena_ddl(tables, database=args.database, location_prefix=args.location_prefix), end="")
 
 
 def cmd_quarantine(args):
@@ -115,7 +179,8 @@ def cmd_simulate(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genolake", description="Local-first genomics data lake.")
+    p = argparse.ArgumentParser(prog="genolake", description="Local-first genomics data lake.", epilog=_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", help="lake root (default: $GENOLAKE_ROOT or ./genolake-data)")
     p.add_argument("--progress", dest="progress", action="store_true", default=None, help="show progress bars")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
@@ -142,11 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     pn.add_argument("--tenant")
     pn.set_defaults(func=cmd_ingest_panel)
 
-    cat = sub.add_parser("catalog", help="tables and ingest runs")
-    cat.add_argument("action", choices=["list", "show", "runs", "crawl"])
+    cat = sub.add_parser("catalog", help="tables and ingest runs",
+                         description="list: tables; show TABLE: schema, partitions, location, version; runs: ingest "
+                         "runs; crawl: register the tables found on disk; ddl: Athena/Glue CREATE EXTERNAL TABLE "
+                         "statements")
+    cat.add_argument("action", choices=["list", "show", "runs", "crawl", "ddl"])
     cat.add_argument("table", nargs="?")
     cat.add_argument("--json", action="store_true")
     cat.add_argument("--limit", type=int, default=50)
+    cat.add_argument("--database", default="genolake", help="ddl: Athena/Glue database (default genolake)")
+    cat.add_argument("--location-prefix", help="ddl: where the curated tables were copied, e.g. s3://bucket/lake/curated;"
+                     " each table is PREFIX/<table>/ (default: the local folders as file: URIs)")
     cat.set_defaults(func=cmd_catalog)
 
     q = sub.add_parser("quarantine", help="files refused by the scans or QC, with their reasons")
@@ -163,16 +234,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv=None) -> int:
+    """Run one command; returns the exit status. Every failure is ONE line on stderr, never a traceback
+    (GENOLAKE_DEBUG=1 shows it for an internal error)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except GenolakeError as err:
-        print(f"genolake: error: {err}", file=sys.stderr)
+        print(f"genolake: error: {_one_line(err)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("genolake: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug, not the user's input: still one line, and a distinct status
+        if os.environ.get("GENOLAKE_DEBUG"):
+            raise
+        print(f"genolake: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(GENOLAKE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 70
     return 0
