@@ -148,3 +148,46 @@ def plain_site_counts(vcf: Path) -> dict[tuple, dict]:
                 out[(normalize_contig(cols[0]), int(cols[1]), cols[3], alt)] = {
                     "n_het": het, "n_hom_alt": hom, "n_missing": miss}
     return out
+
+
+def plain_counts(vcf: Path, samples: list[str] | None = None) -> dict[tuple, tuple[int, int]]:
+    """AC and AN per split allele from a plain reading of the text, all ploidies counted as written."""
+    out: dict[tuple, tuple[int, int]] = {}
+    names: list[str] = []
+    with _open_text(vcf) as fh:
+        for line in fh:
+            if line.startswith("#CHROM"):
+                names = line.rstrip("\n").split("\t")[9:]
+                keep = [i for i, s in enumerate(names) if samples is None or s in set(samples)]
+                continue
+            if line.startswith("#") or not line.strip():
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if cols[4] == ".":
+                continue
+            fmt = cols[8].split(":") if len(cols) > 8 else []
+            gi = fmt.index("GT") if "GT" in fmt else None
+            calls = []
+            for i in keep:
+                parts = cols[9 + i].split(":")
+                gt = "./." if gi is None else (parts[gi] if gi < len(parts) else ".")
+                calls.append(gt.replace("|", "/").split("/"))
+            an = sum(1 for c in calls for x in c if x != ".")
+            for a, alt in enumerate(cols[4].split(","), start=1):
+                ac = sum(1 for c in calls for x in c if x == str(a))
+                out[(normalize_contig(cols[0]), int(cols[1]), cols[3], alt)] = (ac, an)
+    return out
+
+
+def polyploid_sites(vcf: Path) -> set[tuple]:
+    """(contig, pos) of records with a call of more than two alleles: bcftools counts those as
+    diploid (DESIGN.md), so they are checked against the plain reading only."""
+    sites = set()
+    with _open_text(vcf) as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if any(f.split(":")[0].replace("|", "/").count("/") >= 2 for f in cols[9:]):
+                sites.add((normalize_contig(cols[0]), int(cols[1])))
+    return sites

@@ -28,7 +28,7 @@ from genolake.lake.schemas import CPRA_INDEX, GENOTYPES, VARIANTS
 from ..sources.vcf import INT32_MISSING, VECTOR_END, RecordChunk, VcfHeader, iter_chunks, located_error
 from ..sources.vcf_text import iter_text_chunks
 
-SPILL_ROWS = 16_000_000  # sparse calls held per part before they go to disk (~200 MB)
+SPILL_ROWS = 6_000_000  # sparse calls held per part before they go to disk (~85 MB, ~300 MB while sorting)
 _GENO_COLS = ("pos", "allele_ord", "alt_dosage", "called_alleles", "ploidy", "phased", "contig_code")
 _FMT_COLS = ("dp", "gq", "ad_ref", "ad_alt")
 
@@ -410,7 +410,7 @@ def convert_part(args) -> PartResult:
         if kind == "text":
             counts: dict = {}
             chunks = iter_text_chunks(path, header, spec, chunk_records=chunk_records, warnings=res.warnings,
-                                      counts=counts)
+                                      counts=counts, on_bytes=_report_progress)
         elif kind == "regions":
             chunks = (c for region in spec for c in iter_chunks(
                 path, header, region=region, chunk_records=chunk_records, warnings=res.warnings,
@@ -420,7 +420,8 @@ def convert_part(args) -> PartResult:
         for chunk in chunks:
             writer.add(split_chunk(chunk, target.dataset, str(path), header))
             res.n_records += len(chunk)
-            _report_progress(len(chunk))
+            if kind != "text":  # the text path reports bytes as it reads them
+                _report_progress(len(chunk))
         writer.close()
         if kind == "text":
             res.n_lines = counts["lines"]
@@ -446,46 +447,57 @@ def _report_progress(n: int):
 
 # ---------------------------------------------------------------- genotypes: one file per sample
 
-def assemble_genotypes(args) -> list[DataFile]:
-    """For samples [lo, hi): gather each part's spill slices (in file order) into one file per sample."""
-    lo, hi, samples, spills, target = args
+def _open_spills(spills):
+    """Each spill's offsets and columns (memory-mapped), with its contig codes mapped to `names`."""
+    names: list[str] = []
     loaded = []
     for d in spills:
         d = Path(d)
-        offsets = np.load(d / "offsets.npy")
-        cols = {p.stem: np.load(p, mmap_mode="r") for p in d.glob("*.npy") if p.stem != "offsets"}
         contigs = (d / "contigs.txt").read_text().split("\n")
-        loaded.append((offsets, cols, contigs))
+        for c in contigs:
+            if c not in names:
+                names.append(c)
+        remap = np.array([names.index(c) for c in contigs], dtype=np.int32)
+        cols = {p.stem: np.load(p, mmap_mode="r") for p in d.glob("*.npy") if p.stem != "offsets"}
+        loaded.append((np.load(d / "offsets.npy"), cols, remap))
+    return names, loaded
+
+
+def assemble_genotypes(args) -> list[DataFile]:
+    """For samples [lo, hi): gather each part's spill slices (in file order) into one file per sample."""
+    lo, hi, samples, spills, target = args
     files = []
     dataset_dict = pa.array([target.dataset])
+    names, loaded = _open_spills(spills)
+    contig_dict = pa.array(names, pa.string())
     for s in range(lo, hi):
+        if (s - lo) % 128 == 127:
+            # mapped pages count as resident memory: drop them now and then to keep RSS bounded
+            names, loaded = _open_spills(spills)
         pieces: dict[str, list] = {}
-        contig_pieces = []
-        for offsets, cols, contigs in loaded:
+        for offsets, cols, remap in loaded:
             a, b = int(offsets[s]), int(offsets[s + 1])
             if a == b:
                 continue
             for k, arr in cols.items():
-                if k != "contig_code":
-                    pieces.setdefault(k, []).append(np.asarray(arr[a:b]))
-            contig_pieces.append(np.asarray(contigs, dtype=object)[np.asarray(cols["contig_code"][a:b])])
-        if not contig_pieces:
+                pieces.setdefault(k, []).append(remap[arr[a:b]] if k == "contig_code" else np.asarray(arr[a:b]))
+        if not pieces:
             continue
-        n = sum(len(p) for p in contig_pieces)
+        col = {k: np.concatenate(v) for k, v in pieces.items()}
+        n = len(col["pos"])
         data = {
             "dataset": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), dataset_dict),
-            "contig": pa.array(np.concatenate(contig_pieces), pa.string()),
-            "pos": pa.array(np.concatenate(pieces["pos"]), pa.int32()),
-            "allele_ord": pa.array(np.concatenate(pieces["allele_ord"]), pa.int16()),
-            "alt_dosage": pa.array(np.concatenate(pieces["alt_dosage"]), pa.int8()),
-            "called_alleles": pa.array(np.concatenate(pieces["called_alleles"]), pa.int8()),
-            "ploidy": pa.array(np.concatenate(pieces["ploidy"]), pa.int8()),
-            "phased": pa.array(np.concatenate(pieces["phased"]), pa.bool_()),
+            "contig": pa.DictionaryArray.from_arrays(pa.array(col["contig_code"]), contig_dict),
+            "pos": pa.array(col["pos"], pa.int32()),
+            "allele_ord": pa.array(col["allele_ord"], pa.int16()),
+            "alt_dosage": pa.array(col["alt_dosage"], pa.int8()),
+            "called_alleles": pa.array(col["called_alleles"], pa.int8()),
+            "ploidy": pa.array(col["ploidy"], pa.int8()),
+            "phased": pa.array(col["phased"], pa.bool_()),
         }
         for k in _FMT_COLS:
-            if k in pieces:
-                arr = np.concatenate(pieces[k])
-                data[k] = pa.array(arr, pa.int32(), mask=arr == INT32_MISSING)
+            if k in col:
+                data[k] = pa.array(col[k], pa.int32(), mask=col[k] == INT32_MISSING)
             else:
                 data[k] = pa.nulls(n, pa.int32())
         files.append(write_data_file(target.genotypes_root, GENOTYPES, pa.table(data), {"sample_id": samples[s]},

@@ -1,4 +1,4 @@
-"""A worker process for the local engine: `python -m genolake.etl.engines.worker JOB RESULT`.
+"""A worker process for the local engine: `python -m genolake.etl.engines.worker JOB RESULT PARENT_PID`.
 
 Workers are plain subprocesses rather than a multiprocessing pool: a fresh interpreter cannot
 inherit a lock held by one of the parent's native thread pools (pyarrow, delta-rs), and it does
@@ -34,8 +34,10 @@ def _stdout_progress(n: int) -> None:
     sys.stdout.flush()
 
 
-def main(job_path: str, result_path: str) -> int:
+def main(job_path: str, result_path: str, parent_pid: str) -> int:
     _die_with_parent()
+    if os.getppid() != int(parent_pid):
+        return 1  # the parent died before the death signal was armed: write nothing
     with open(job_path, "rb") as fh:
         module, func, args = pickle.load(fh)
     fn = getattr(importlib.import_module(module), func)
@@ -63,7 +65,8 @@ def run_jobs(fn, jobs: list, scratch: Path, progress=None) -> list:
                 pickle.dump((fn.__module__, fn.__name__, job), fh, protocol=pickle.HIGHEST_PROTOCOL)
             err_path = scratch / f"stderr-{i}.txt"
             with open(err_path, "w") as err_fh:  # a file, not a pipe: a chatty worker cannot block
-                p = subprocess.Popen([sys.executable, "-m", "genolake.etl.engines.worker", str(job_path), str(result_path)],
+                p = subprocess.Popen([sys.executable, "-m", "genolake.etl.engines.worker", str(job_path), str(result_path),
+                                      str(os.getpid())],
                                      stdout=subprocess.PIPE, stderr=err_fh, text=True, env=_worker_env())
             procs.append((p, result_path, err_path))
             t = threading.Thread(target=_pump, args=(p.stdout, progress, lock), daemon=True)
@@ -106,4 +109,4 @@ def _pump(stream, progress, lock):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1], sys.argv[2]))
+    raise SystemExit(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -202,20 +202,32 @@ def _iter_text_lines(path):
 def read_header(path) -> VcfHeader:
     vcf, msgs = open_reader(path)
     try:
-        raw = vcf.raw_header
-        lines = raw.rstrip("\n").split("\n")
-        formats, warnings = check_header_lines(lines)
-        warnings += [f"htslib: {m}" for k, m in msgs if k == "W"]
         samples = list(vcf.samples)
-        seen: dict[str, int] = {}
-        for s in samples:
-            if s in seen:
-                raise InputError(path, f"duplicate sample ID {s!r} in the #CHROM line", line=len(lines))
-            seen[s] = 1
-        contigs = [m.group(1) for m in re.finditer(r"^##contig=<ID=([^,>]+)", raw, re.M)]
-        return VcfHeader(str(path), samples, len(lines), contigs, formats, warnings)
+        raw = vcf.raw_header
     finally:
         vcf.close()
+    # the checks run on the file's own lines: htslib adds lines (##FILTER=<ID=PASS>) and mends others
+    own = _own_header_lines(path)
+    lines = own if own else raw.rstrip("\n").split("\n")  # BCF: no text lines of its own
+    formats, warnings = check_header_lines(lines)
+    warnings += [f"htslib: {m}" for k, m in msgs if k == "W"]
+    seen: set[str] = set()
+    for s in samples:
+        if s in seen:
+            raise InputError(path, f"duplicate sample ID {s!r} in the #CHROM line", line=len(lines))
+        seen.add(s)
+    contigs = [m.group(1) for m in re.finditer(r"^##contig=<ID=([^,>]+)", raw, re.M)]
+    return VcfHeader(str(path), samples, len(own), contigs, formats, warnings)
+
+
+def _own_header_lines(path) -> list[str]:
+    """The header lines as the file has them (none for BCF)."""
+    out = []
+    for line in _iter_text_lines(path):
+        if not line.startswith("#"):
+            break
+        out.append(line.rstrip("\r\n"))
+    return out
 
 
 def validate_alleles(path, local_line: int, ref: str, alts: list[str]) -> None:
@@ -303,9 +315,12 @@ def iter_records(path, header: VcfHeader, *, region: tuple[str, int, int] | None
                 except Exception:
                     # htslib could not parse the next record; its message says why
                     raise _ParseFailure(local + 1) from None
-                if region and not (region[1] <= rec.POS < region[2]):
-                    continue  # a long record overlapping the region's start belongs to the previous part
                 local += 1
+                if not rec.CHROM:
+                    continue  # htslib's reading of a blank line: touching its fields would crash
+                if region and not (region[1] <= rec.POS < region[2]):
+                    local -= 1
+                    continue  # a long record overlapping the region's start belongs to the previous part
                 yield take_record(rec, local, normalize_contig(rec.CHROM), path, header)
     except _ParseFailure as pf:
         errs = [m for k, m in msgs if k == "E"]
