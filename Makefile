@@ -1,0 +1,40 @@
+# Every target bootstraps what it needs and is safe to re-run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.genolake-installed
+SYSTEM_TOOLS := bcftools tabix bgzip
+
+.PHONY: quickstart test bench-ingest setup system-tools clean
+
+setup: system-tools $(STAMP)
+
+# bcftools/tabix/bgzip: the oracle for counts and the simulator's compressor
+system-tools:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system tools:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bcftools tabix >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "genolake needs Python 3.11+"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+quickstart: setup
+	$(PY) -m genolake.quickstart
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench-ingest: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m genolake.benchmarks.ingest --scale chr22
+
+clean:
+	rm -rf $(VENV) genolake-data quickstart-out .pytest_cache
