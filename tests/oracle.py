@@ -72,12 +72,11 @@ def _open_text(vcf: Path):
     return gzip.open(vcf, "rt") if gz else open(vcf, "rt")
 
 
-def plain_stored_calls(vcf: Path) -> dict[tuple, dict]:
-    """The stored calls, read from the text with str.split: {(sample, contig, pos, ref, alt): call}.
+def plain_records(vcf: Path):
+    """(samples, contig, pos, ref, alts, calls) per record with an ALT, read with str.split.
 
-    A call is stored unless diploid, fully called and without the ALT (DESIGN.md); each value
-    has alt_dosage, called_alleles, ploidy, phased."""
-    out: dict[tuple, dict] = {}
+    calls: (sample, alleles as written, phased) per sample. No GT in FORMAT: the call is missing
+    with unknown ploidy, taken as diploid (./.); a sample field without the GT entry is '.'."""
     samples: list[str] = []
     with _open_text(vcf) as fh:
         for line in fh:
@@ -87,95 +86,63 @@ def plain_stored_calls(vcf: Path) -> dict[tuple, dict]:
             if line.startswith("#") or not line.strip():
                 continue
             cols = line.rstrip("\n").split("\t")
-            contig, pos, ref, alts = normalize_contig(cols[0]), int(cols[1]), cols[3], cols[4]
-            if alts == ".":
+            if cols[4] == ".":
                 continue
             fmt = cols[8].split(":") if len(cols) > 8 else []
             gi = fmt.index("GT") if "GT" in fmt else None
-            for s, field in zip(samples, cols[9:]):
-                # no GT in FORMAT: the call is missing with unknown ploidy, taken as diploid (./.)
-                if gi is None:
-                    gt = "./."
-                else:
-                    parts = field.split(":")
-                    gt = parts[gi] if gi < len(parts) else "."
-                alleles = gt.replace("|", "/").split("/")
-                phased = "|" in gt
-                for a, alt in enumerate(alts.split(","), start=1):
-                    dosage = sum(1 for x in alleles if x == str(a))
-                    called = sum(1 for x in alleles if x != ".")
-                    ploidy = len(alleles)
-                    if ploidy == 2 and called == 2 and dosage == 0:
-                        continue
-                    out[(s, contig, pos, ref, alt)] = {
-                        "alt_dosage": dosage, "called_alleles": called, "ploidy": ploidy, "phased": phased,
-                    }
+            calls = []
+            for s, field in zip(samples, cols[9:9 + len(samples)]):
+                parts = field.split(":")
+                gt = "./." if gi is None else (parts[gi] if gi < len(parts) else ".")
+                calls.append((s, gt.replace("|", "/").split("/"), "|" in gt))
+            yield normalize_contig(cols[0]), int(cols[1]), cols[3], cols[4].split(","), calls
+
+
+def plain_stored_calls(vcf: Path) -> dict[tuple, dict]:
+    """The stored calls: {(sample, contig, pos, ref, alt): call}. A call is stored unless diploid,
+    fully called and without the ALT (DESIGN.md); each value has alt_dosage, called_alleles,
+    ploidy, phased."""
+    out: dict[tuple, dict] = {}
+    for contig, pos, ref, alts, calls in plain_records(vcf):
+        for s, alleles, phased in calls:
+            for a, alt in enumerate(alts, start=1):
+                dosage = sum(1 for x in alleles if x == str(a))
+                called = sum(1 for x in alleles if x != ".")
+                if len(alleles) == 2 and called == 2 and dosage == 0:
+                    continue
+                out[(s, contig, pos, ref, alt)] = {
+                    "alt_dosage": dosage, "called_alleles": called, "ploidy": len(alleles), "phased": phased}
     return out
 
 
 def plain_site_counts(vcf: Path) -> dict[tuple, dict]:
-    """n_het, n_hom_alt, n_missing per split allele from a plain reading of the text."""
+    """n_het, n_hom_alt, n_missing per split allele."""
     out: dict[tuple, dict] = {}
-    samples: list[str] = []
-    with _open_text(vcf) as fh:
-        for line in fh:
-            if line.startswith("#CHROM"):
-                samples = line.rstrip("\n").split("\t")[9:]
-                continue
-            if line.startswith("#") or not line.strip():
-                continue
-            cols = line.rstrip("\n").split("\t")
-            if cols[4] == ".":
-                continue
-            fmt = cols[8].split(":") if len(cols) > 8 else []
-            gi = fmt.index("GT") if "GT" in fmt else None
-            calls = []
-            for field in cols[9:9 + len(samples)]:
-                parts = field.split(":")
-                gt = parts[gi] if gi is not None and gi < len(parts) else "./."
-                calls.append(gt.replace("|", "/").split("/"))
-            for a, alt in enumerate(cols[4].split(","), start=1):
-                het = hom = miss = 0
-                for al in calls:
-                    if any(x == "." for x in al):
-                        miss += 1
-                        continue
-                    d = sum(1 for x in al if x == str(a))
-                    if d == len(al):
-                        hom += 1
-                    elif d > 0:
-                        het += 1
-                out[(normalize_contig(cols[0]), int(cols[1]), cols[3], alt)] = {
-                    "n_het": het, "n_hom_alt": hom, "n_missing": miss}
+    for contig, pos, ref, alts, calls in plain_records(vcf):
+        for a, alt in enumerate(alts, start=1):
+            het = hom = miss = 0
+            for _, alleles, _ in calls:
+                if "." in alleles:
+                    miss += 1
+                    continue
+                d = sum(1 for x in alleles if x == str(a))
+                if d == len(alleles):
+                    hom += 1
+                elif d > 0:
+                    het += 1
+            out[(contig, pos, ref, alt)] = {"n_het": het, "n_hom_alt": hom, "n_missing": miss}
     return out
 
 
 def plain_counts(vcf: Path, samples: list[str] | None = None) -> dict[tuple, tuple[int, int]]:
-    """AC and AN per split allele from a plain reading of the text, all ploidies counted as written."""
+    """AC and AN per split allele, all ploidies counted as written."""
+    keep = None if samples is None else set(samples)
     out: dict[tuple, tuple[int, int]] = {}
-    names: list[str] = []
-    with _open_text(vcf) as fh:
-        for line in fh:
-            if line.startswith("#CHROM"):
-                names = line.rstrip("\n").split("\t")[9:]
-                keep = [i for i, s in enumerate(names) if samples is None or s in set(samples)]
-                continue
-            if line.startswith("#") or not line.strip():
-                continue
-            cols = line.rstrip("\n").split("\t")
-            if cols[4] == ".":
-                continue
-            fmt = cols[8].split(":") if len(cols) > 8 else []
-            gi = fmt.index("GT") if "GT" in fmt else None
-            calls = []
-            for i in keep:
-                parts = cols[9 + i].split(":")
-                gt = "./." if gi is None else (parts[gi] if gi < len(parts) else ".")
-                calls.append(gt.replace("|", "/").split("/"))
-            an = sum(1 for c in calls for x in c if x != ".")
-            for a, alt in enumerate(cols[4].split(","), start=1):
-                ac = sum(1 for c in calls for x in c if x == str(a))
-                out[(normalize_contig(cols[0]), int(cols[1]), cols[3], alt)] = (ac, an)
+    for contig, pos, ref, alts, calls in plain_records(vcf):
+        chosen = [alleles for s, alleles, _ in calls if keep is None or s in keep]
+        an = sum(1 for c in chosen for x in c if x != ".")
+        for a, alt in enumerate(alts, start=1):
+            out[(contig, pos, ref, alt)] = (sum(1 for c in chosen for x in c if x == str(a)), an)
     return out
 
 
