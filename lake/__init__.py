@@ -9,6 +9,7 @@ from .errors import (
     LakeStateError,
     NotFoundError,
     QuarantinedError,
+    QueryError,
     ScanFailed,
 )
 from .schemas import ALL_TABLES, CLINVAR, CPRA_INDEX, GENOTYPES, RSID_INDEX, SAMPLES, VARIANTS, TableSpec

@@ -68,3 +68,10 @@ class LakeStateError(GenolakeError):
     """The lake on disk is not what the operation needs (e.g. not initialised)."""
 
     exit_code = 5
+
+
+class QueryError(GenolakeError):
+    """A request the query layer cannot answer as asked: unknown rsID/gene/sample, a malformed
+    region, an empty cohort, SQL that would write."""
+
+    exit_code = 6

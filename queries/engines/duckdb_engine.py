@@ -1,0 +1,95 @@
+"""DuckDB, embedded: the default query engine.
+
+Each curated table is a view over the Parquet files of its published Delta version (DuckDB's
+delta extension cannot be installed here; deltalake gives the file list). Filters on partition
+columns prune files and filters on `pos` prune row groups. The connection is sandboxed after
+binding: file access only under curated/, configuration locked, and every statement checked
+read-only before it runs, so a query cannot change the lake."""
+
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import pyarrow as pa
+
+from genolake.lake.delta_io import open_table
+from genolake.lake.errors import QueryError
+from genolake.lake.schemas import ALL_TABLES
+from genolake.lake.store import Lake
+
+from ..sql import check_read_only
+from .base import Engine, TableBinding
+
+_PARTITION_TYPES = {"contig": "VARCHAR", "pos_bin": "INTEGER", "sample_id": "VARCHAR", "assembly": "VARCHAR"}
+_DUCK_TYPES = {"string": "VARCHAR", "int8": "TINYINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT",
+               "float": "FLOAT", "double": "DOUBLE", "bool": "BOOLEAN"}
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    dialect = "duckdb"
+    capabilities = frozenset({"local_files", "partition_pruning", "row_group_pruning", "arrow"})
+
+    def __init__(self, lake: Lake, *, threads: int | None = None, memory_limit: str | None = None):
+        self.lake = lake
+        self._lock = threading.Lock()  # one DuckDB connection: serialise calls from threads
+        self._threads, self._memory_limit = threads, memory_limit
+        self._bind()
+
+    def _bind(self) -> None:
+        con = duckdb.connect(":memory:")
+        if self._threads:
+            con.execute(f"SET threads = {int(self._threads)}")
+        if self._memory_limit:
+            con.execute(f"SET memory_limit = '{self._memory_limit}'")
+        bindings = {}
+        for name, version in self.lake.catalog.snapshot().items():
+            spec = ALL_TABLES.get(name)
+            dt = open_table(self.lake.table_root(name), version) if spec else None
+            if dt is None:
+                continue
+            files = tuple(dt.file_uris())
+            bindings[name] = TableBinding(name, version, files, spec.partition_by)
+            con.execute(f"CREATE VIEW {name} AS {self._select_files(spec, files)}")
+        for name, spec in ALL_TABLES.items():  # a table not ingested yet is empty, not missing
+            if name not in bindings:
+                cols = ", ".join(f"CAST(NULL AS {_DUCK_TYPES.get(str(f.type), 'VARCHAR')}) AS {f.name}"
+                                 for f in spec.schema)
+                con.execute(f"CREATE VIEW {name} AS SELECT {cols} WHERE FALSE")
+        curated = str(self.lake.zones.curated_table("x").parent) + "/"
+        con.execute(f"SET allowed_directories = ['{curated}']")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        self._con, self._bindings = con, bindings
+
+    @staticmethod
+    def _select_files(spec, files) -> str:
+        paths = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        parts = [c for c in spec.partition_by]
+        opts = ""
+        if parts:
+            types = ", ".join(f"'{c}': '{_PARTITION_TYPES.get(c, 'VARCHAR')}'" for c in parts)
+            opts = f", hive_partitioning = true, hive_types = {{{types}}}"
+        # the contract's column order, whatever order the files and folders give
+        cols = ", ".join(f.name for f in spec.schema)
+        return f"SELECT {cols} FROM read_parquet({paths}{opts})"
+
+    def sql(self, query: str) -> pa.Table:
+        check_read_only(query, self.dialect)
+        with self._lock:
+            try:
+                return self._con.sql(query).to_arrow_table()
+            except duckdb.Error as err:
+                raise QueryError(f"query failed: {str(err).splitlines()[0]}") from None
+
+    def bindings(self) -> dict[str, TableBinding]:
+        return dict(self._bindings)
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._con.close()
+            self._bind()
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,57 @@
+"""SQL in one place: the read-only guard, literal quoting, and transpiling to an engine's dialect.
+
+Analyses are written once in DuckDB's dialect; other engines get them through sqlglot."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from genolake.lake.errors import QueryError
+
+SOURCE_DIALECT = "duckdb"
+# statement kinds an analysis or `genolake sql` may run: reads only
+_READ_ONLY = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Describe, exp.Values)
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Copy, exp.Merge,
+           exp.Command, exp.Set, exp.Pragma, exp.Attach, exp.Detach, exp.Use, exp.Export)
+
+
+def check_read_only(query: str, dialect: str = SOURCE_DIALECT) -> list[exp.Expression]:
+    """Parse `query`; refuse anything but reads (DDL, DML, COPY/EXPORT, ATTACH, SET, PRAGMA...)."""
+    try:
+        statements = [s for s in sqlglot.parse(query, read=dialect) if s is not None]
+    except sqlglot.errors.ParseError as err:
+        first = str(err).splitlines()[0]
+        raise QueryError(f"could not parse the SQL: {first}") from None
+    if not statements:
+        raise QueryError("no SQL statement given")
+    for stmt in statements:
+        writes = [n for n in stmt.walk() if isinstance(n, _WRITES)]
+        if writes or not isinstance(stmt, _READ_ONLY):
+            kind = type(writes[0] if writes else stmt).__name__.upper()
+            raise QueryError(f"refused: {kind} statements are not allowed; the lake is read-only here "
+                             "(only SELECT/WITH/DESCRIBE queries)")
+    return statements
+
+
+def lit(value) -> str:
+    """A SQL literal for a Python value, quoted safely (for identifiers never use this)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return exp.Literal.string(str(value)).sql(dialect=SOURCE_DIALECT)
+
+
+def in_list(values) -> str:
+    """`(lit, lit, ...)` for an IN clause; `(NULL)` when empty, which matches nothing."""
+    values = list(values)
+    return "(" + ", ".join(lit(v) for v in values) + ")" if values else "(NULL)"
+
+
+def transpile(query: str, dialect: str) -> str:
+    if dialect == SOURCE_DIALECT:
+        return query
+    return ";\n".join(sqlglot.transpile(query, read=SOURCE_DIALECT, write=dialect))
