@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import fcntl
 import os
 import shutil
@@ -31,6 +33,19 @@ class Recovery:
     removed_dirs: list[str] = field(default_factory=list)
 
 
+SETTINGS_FILE = "lake.json"  # layout settings fixed when the lake is created
+
+
+def _with_settings(config: LakeConfig) -> LakeConfig:
+    """The lake's own layout settings win over the caller's: cpra_index was written with the bin
+    size recorded at init, and a lookup with another size would silently miss rows."""
+    path = config.root / SETTINGS_FILE
+    if not path.exists():
+        return config
+    stored = json.loads(path.read_text())
+    return dataclasses.replace(config, pos_bin_size=int(stored.get("pos_bin_size", config.pos_bin_size)))
+
+
 class Lake:
     def __init__(self, config: LakeConfig, catalog: Catalog):
         self.config = config
@@ -48,11 +63,18 @@ class Lake:
             raise LakeStateError(f"{config.root} exists and is not a folder")
         for d in Zones(config).all_dirs():
             d.mkdir(parents=True, exist_ok=True)
-        return cls(config, Catalog.create(config.catalog_path))
+        catalog = Catalog.create(config.catalog_path)
+        settings = config.root / SETTINGS_FILE
+        if not settings.exists():
+            tmp = settings.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"pos_bin_size": config.pos_bin_size}, indent=2) + "\n")
+            os.replace(tmp, settings)
+        return cls(_with_settings(config), catalog)
 
     @classmethod
     def open(cls, config: LakeConfig) -> "Lake":
-        return cls(config, Catalog.open(config.catalog_path))
+        catalog = Catalog.open(config.catalog_path)
+        return cls(_with_settings(config), catalog)
 
     def table_root(self, name: str) -> Path:
         if name not in ALL_TABLES:
