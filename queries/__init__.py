@@ -1,1 +1,57 @@
-"""Query engines and analyses over the curated tables (see DESIGN.md)."""
+"""Query engines and analyses over the curated tables (see DESIGN.md).
+
+    from genolake.queries import connect, allele_frequency, Cohort, run_sql
+    engine = connect("./genolake-data")
+    allele_frequency(engine, rsids=["rs671"], cohort="super_pop=EAS")
+    run_sql(engine, "SELECT count(*) FROM variants")
+
+`connect` and `Engine` are imported eagerly (they import no engine library until a connection is
+made); the cohorts, regions and analyses are loaded on first use so `import genolake` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pyarrow as pa
+
+from .engines import Engine, connect
+
+# public name -> the module (relative to this package) that defines it
+_LAZY = {
+    "Cohort": ".cohorts",
+    "resolve": ".cohorts",
+    "parse_region": ".regions",
+    "parse_cpra": ".regions",
+    "allele_frequency": ".analyses.frequencies",
+    "population_frequencies": ".analyses.frequencies",
+    "carriers": ".analyses.calls",
+    "sample_variants": ".analyses.calls",
+    "annotate": ".analyses.annotation",
+    "drug_response_report": ".analyses.annotation",
+}
+
+
+def run_sql(engine: Engine, query: str) -> pa.Table:
+    """Run one read-only query (SELECT/WITH/DESCRIBE) on `engine`; anything that would write
+    (DDL, DML, COPY, ATTACH, SET, PRAGMA...) raises QueryError before it reaches the engine."""
+    from .sql import check_read_only
+
+    check_read_only(query, getattr(engine, "dialect", "duckdb"))
+    return engine.sql(query)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["Engine", "connect", "run_sql", *_LAZY]
