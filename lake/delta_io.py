@@ -33,6 +33,10 @@ ROLLBACK_KEY = "genolake.rolled_back_run"
 # Columns with few distinct values per file compress to almost nothing with dictionary+RLE;
 # sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way).
 _DELTA_ENCODED = {"pos"}
+# Near-unique strings (one value per row) are stored PLAIN: a dictionary of them is as big as the
+# column and is rebuilt for every row group, so with the lookup tables' small row groups it made
+# `variants` 19% bigger (benchmarks/queries.py, chr22); plain + zstd is smaller than it was before.
+_PLAIN_STRINGS = {"cpra", "rsid", "id"}
 # row-group statistics only where a reader prunes on them
 _STATS_COLUMNS = {"contig", "pos", "rsid", "cpra", "dataset", "assembly", "gene_symbol", "sample_id", "allele_ord"}
 
@@ -52,7 +56,7 @@ class DataFile:
 class ParquetOptions:
     compression: str = "zstd"
     compression_level: int = 3
-    row_group_size: int = 1_000_000
+    row_group_size: int | None = None  # None: the table's own (TableSpec.row_group_rows)
 
 
 def partition_dir(spec: TableSpec, values: dict[str, object]) -> str:
@@ -70,13 +74,13 @@ def write_data_file(table_root: Path, spec: TableSpec, table: pa.Table, partitio
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = spec.data_columns
     table = table.select(cols)
-    dict_cols = [c for c in cols if c not in _DELTA_ENCODED]
+    dict_cols = [c for c in cols if c not in _DELTA_ENCODED and c not in _PLAIN_STRINGS]
     encodings = {c: "DELTA_BINARY_PACKED" for c in cols if c in _DELTA_ENCODED}
     pq.write_table(
         table, path,
         compression=options.compression, compression_level=options.compression_level,
         use_dictionary=dict_cols, column_encoding=encodings or None,
-        row_group_size=options.row_group_size, store_schema=False,
+        row_group_size=options.row_group_size or spec.row_group_rows, store_schema=False,
         write_statistics=[c for c in cols if c in _STATS_COLUMNS],
     )
     return DataFile(

@@ -12,6 +12,21 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 
+# Rows per Parquet row group, unless a table says otherwise. A reader prunes whole row groups by
+# their min/max statistics and decodes every projected column of a row group it keeps (DuckDB does
+# not use the Parquet page index), so a point lookup costs about one row group per key. The lookup
+# tables use smaller ones; genotypes and samples, read whole, keep large ones. Measured at chr22
+# scale with benchmarks/queries.py (DuckDB 2.0, warm engine; figures in its results):
+# - rsid_index (one file, sorted by rsid): 1M rows -> 30 ms per rsID; 64k 4 ms; 16k 3 ms for one and
+#   6 ms for four rsIDs (64k: 18 ms for four); 8k no better;
+# - variants (sorted by pos, ~0.5M rows a file): the whole-callset AF lookup 17 ms (1 site) / 55 ms
+#   (4) at 1M, 6 / 19 ms at 64k, 7 / 9 ms at 16k;
+# - cpra_index (1 Mb bins of ~3.5M rows): 32k..256k all prune to one row group and cost the same in
+#   a cohort lookup; 128k keeps the table's size (64k: +6%, 32k: +17%, 16k: +35%);
+# - clinvar: a gene's records by pos (the real variant_summary has ~3M rows per assembly).
+DEFAULT_ROW_GROUP_ROWS = 1_000_000
+
+
 @dataclass(frozen=True)
 class TableSpec:
     name: str
@@ -19,6 +34,7 @@ class TableSpec:
     partition_by: tuple[str, ...]
     sort_by: tuple[str, ...]
     description: str
+    row_group_rows: int = DEFAULT_ROW_GROUP_ROWS  # rows per Parquet row group in this table's files
 
     @property
     def data_columns(self) -> list[str]:
@@ -69,6 +85,7 @@ VARIANTS = TableSpec(
     ]),
     ("contig",), ("pos",),
     "one row per split ALT allele of a dataset's callset, with whole-callset counts",
+    row_group_rows=16_384,
 )
 
 _CALL_FIELDS = [
@@ -111,6 +128,7 @@ CPRA_INDEX = TableSpec(
     ]),
     ("contig", "pos_bin"), ("pos",),
     "the stored calls again, partitioned by location for CPRA lookups",
+    row_group_rows=262_144,
 )
 
 RSID_INDEX = TableSpec(
@@ -127,6 +145,7 @@ RSID_INDEX = TableSpec(
     ]),
     (), ("rsid",),
     "rsID to CPRA",
+    row_group_rows=16_384,
 )
 
 CLINVAR = TableSpec(
@@ -162,6 +181,7 @@ CLINVAR = TableSpec(
     ]),
     ("assembly",), ("contig", "pos"),
     "ClinVar variant_summary records, one per assembly",
+    row_group_rows=65_536,
 )
 
 ALL_TABLES: dict[str, TableSpec] = {
