@@ -5,6 +5,16 @@
     genolake.ingest_vcf(lake, "cohort.vcf.gz", dataset="1kg", panel="panel.txt")
     genolake.ingest_clinvar(lake, "variant_summary.txt.gz")
     lake.read("variants")            # a pyarrow.Table at the published snapshot
+
+    engine = genolake.connect(lake)  # DuckDB over the published snapshot
+    genolake.allele_frequency(engine, rsids=["rs671"], cohort="super_pop=EAS")
+    genolake.population_frequencies(engine, gene="CYP2D6", by="super_population")
+    genolake.carriers(engine, "22-16050075-A-G")
+    genolake.annotate(engine, gene="TP53")
+    genolake.drug_response_report(engine, top=10)
+    genolake.sql(engine, "SELECT count(*) FROM variants")   # read-only
+
+The query layer (DuckDB, sqlglot) is imported on first use, so `import genolake` stays fast.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from genolake.lake import (
     LakeStateError,
     NotFoundError,
     QuarantinedError,
+    QueryError,
     ScanFailed,
     ScanLimits,
 )
@@ -67,7 +78,48 @@ def simulate(out_dir, **kwargs):
     return _simulate(out_dir, **kwargs)
 
 
+def connect(lake_or_root=None, engine: str = "duckdb", **options):
+    """A query engine over the lake's published snapshot (a Lake, a LakeConfig or a root path;
+    default $GENOLAKE_ROOT or ./genolake-data). Pass it to the analyses; `engine.sql(q)` runs SQL."""
+    from genolake.queries.engines import connect as _connect
+
+    return _connect(lake_or_root, engine, **options)
+
+
+# name -> (module, attribute): the query layer, loaded on first use
+_LAZY = {
+    "Cohort": ("genolake.queries.cohorts", "Cohort"),
+    "parse_region": ("genolake.queries.regions", "parse_region"),
+    "allele_frequency": ("genolake.queries.analyses.frequencies", "allele_frequency"),
+    "population_frequencies": ("genolake.queries.analyses.frequencies", "population_frequencies"),
+    "carriers": ("genolake.queries.analyses.calls", "carriers"),
+    "sample_variants": ("genolake.queries.analyses.calls", "sample_variants"),
+    "annotate": ("genolake.queries.analyses.annotation", "annotate"),
+    "drug_response_report": ("genolake.queries.analyses.annotation", "drug_response_report"),
+    "sql": ("genolake.queries", "run_sql"),
+    "run_sql": ("genolake.queries", "run_sql"),
+    "write_report": ("genolake.report", "write_report"),
+}
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'genolake' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "connect", *_LAZY,
     "Lake", "LakeConfig", "ScanLimits", "init_lake", "open_lake", "ingest_vcf", "ingest_clinvar", "ingest_panel", "simulate",
-    "GenolakeError", "ConfigError", "InputError", "LakeStateError", "NotFoundError", "QuarantinedError", "ScanFailed",
+    "GenolakeError", "ConfigError", "InputError", "LakeStateError", "NotFoundError", "QuarantinedError", "QueryError",
+    "ScanFailed",
 ]

@@ -8,6 +8,7 @@ import os
 import sys
 
 import genolake
+from genolake import query_cli
 from genolake.lake import ConfigError, GenolakeError, LakeConfig, ScanLimits
 
 MAX_FILE_BYTES_ENV = "GENOLAKE_MAX_FILE_BYTES"
@@ -17,8 +18,22 @@ _EPILOG = f"""environment:
   {MAX_FILE_BYTES_ENV} refuse (quarantine) incoming files larger than this many bytes
                          (default {ScanLimits().max_file_bytes:,}); e.g. 1000000000 for 1 GB
 
+queries (read-only; `genolake query --help`):
+  genolake query af --rsid rs671,rs1333049 --by super_pop
+  genolake query af --region 22:16000000-17000000 --cohort 'super_pop=EAS;sex=female' --format csv
+  genolake query carriers 22-16050075-A-G | query sample HG00403 | query annotate --gene TP53
+  genolake query drug-response --top 10
+  genolake sql "SELECT super_population, count(*) FROM samples GROUP BY 1"
+
 exit status: 0 ok, 2 bad option or config, 3 input refused (see `genolake quarantine list`),
-4 not found, 5 lake state, 70 internal error."""
+4 not found, 5 lake state, 6 query refused or unanswerable, 70 internal error."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line too: the problem and where to find help, no usage block."""
+
+    def error(self, message):
+        self.exit(2, f"genolake: error: {self.prog}: {_one_line(message)} (see `{self.prog} --help`)\n")
 
 
 def _limits() -> ScanLimits:
@@ -179,7 +194,7 @@ def cmd_simulate(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genolake", description="Local-first genomics data lake.", epilog=_EPILOG,
+    p = _Parser(prog="genolake", description="Local-first genomics data lake.", epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", help="lake root (default: $GENOLAKE_ROOT or ./genolake-data)")
     p.add_argument("--progress", dest="progress", action="store_true", default=None, help="show progress bars")
@@ -231,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_simulate)
+
+    query_cli.add_commands(sub)
     return p
 
 
@@ -241,7 +258,10 @@ def _one_line(text: str) -> str:
 def main(argv=None) -> int:
     """Run one command; returns the exit status. Every failure is ONE line on stderr, never a traceback
     (GENOLAKE_DEBUG=1 shows it for an internal error)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage mistake (already reported on one line)
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     try:
         args.func(args)
     except GenolakeError as err:

@@ -1,0 +1,347 @@
+"""`genolake query ...` and `genolake sql ...`: argument building, the calls, and output formatting.
+
+cli.py stays small: it calls `add_commands(subparsers)`. Every command here parses its options,
+calls one public analysis (genolake.queries) and prints the Arrow table it returns as an aligned
+table, CSV or JSON (`format_table`). Errors are GenolakeErrors raised by the query layer; cli.main
+turns them into one line on stderr and the error's exit status (QueryError: 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import decimal
+import json
+import math
+import sys
+
+import pyarrow as pa
+
+from genolake.lake import ConfigError
+
+FORMATS = ("table", "csv", "json")
+TABLE_ROWS = 50  # rows a `table` shows unless --limit says otherwise
+MAX_CELL = 48  # characters of a text cell in `table` format (CSV and JSON are never cut)
+# --by accepts these spellings; the analyses take the samples table's column name
+BY_COLUMNS = {"super_pop": "super_population", "super_population": "super_population", "superpop": "super_population",
+              "pop": "population", "population": "population", "sex": "sex"}
+
+_QUERY_EPILOG = """cohorts (--cohort): 'super_pop=EAS', 'pop=CHB,JPT', 'sex=female', 'samples=HG00403,NA18486',
+'file=ids.txt', 'pattern=HG00*', combined with ';' (all must hold): 'super_pop=EAS;sex=female'.
+regions (--region): '22:16000000-17000000', 'chr22:16,050,000-16,060,000', '22:16050075', '22'.
+variants: rsIDs (rs671) or CPRA keys contig-pos-ref-alt (22-16050075-A-G).
+output: --format table (aligned, AF to 4 significant digits, first 50 rows unless --limit),
+csv (every row, full precision) or json (an array of objects); nulls are '.', empty and null."""
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def _fmt_float(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    if v == int(v) and abs(v) < 1e15 and abs(v) >= 1e4:
+        return str(int(v))
+    return f"{v:#.4g}"  # AF 0.0125 -> 0.01250, 1/3 -> 0.3333, 1.0 -> 1.000, 2e-5 -> 2.000e-05
+
+
+def _table_cell(v) -> str:
+    if v is None:
+        return "."
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return _fmt_float(v)
+    if isinstance(v, (list, tuple)):
+        return ",".join(_table_cell(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, default=str)
+    text = " ".join(str(v).split())  # one line per row, whatever the value holds
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def _csv_cell(v):
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)  # round-trips: float(cell) == the API's value
+    if isinstance(v, (list, tuple)):
+        return ";".join("" if x is None else str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, default=str)
+    return v
+
+
+def _json_value(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, (_dt.date, _dt.datetime, _dt.time)):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    return v
+
+
+def render_table(table: pa.Table, *, limit: int | None = TABLE_ROWS, indent: str = "") -> str:
+    """Aligned columns (numbers right-aligned), a rule under the header, '.' for nulls, and a
+    "(N rows)" footer that says when only the first `limit` rows are shown."""
+    n = table.num_rows
+    shown = table if limit is None or n <= limit else table.slice(0, limit)
+    names = table.column_names
+    numeric = [_is_number(f.type) for f in table.schema]
+    cols = [[_table_cell(v) for v in shown.column(i).to_pylist()] for i in range(len(names))]
+    widths = [max([len(name), *(len(c) for c in col)]) for name, col in zip(names, cols)]
+
+    def line(cells):
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
+        return (indent + "  ".join(parts)).rstrip()
+
+    out = [line(names), indent + "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in zip(*cols)] if cols else []
+    footer = f"({n:,} row{'s' if n != 1 else ''}"
+    if shown.num_rows < n:
+        footer += f"; the first {shown.num_rows:,} shown: --limit N or --limit 0 for more, --format csv for all"
+    out.append(indent + footer + ")")
+    return "\n".join(out)
+
+
+def write_table(table: pa.Table, fmt: str = "table", *, limit: int | None = None, out=None) -> None:
+    """Print `table` as `fmt`. `limit`: None = the format's default (table: 50 rows; csv/json: all),
+    0 = every row, N = the first N rows."""
+    out = out if out is not None else sys.stdout
+    if limit == 0:
+        limit = None
+    elif limit is None:
+        limit = TABLE_ROWS if fmt == "table" else None
+    if fmt == "table":
+        print(render_table(table, limit=limit), file=out)
+        return
+    if limit is not None and table.num_rows > limit:
+        table = table.slice(0, limit)
+    if fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(table.column_names)
+        for row in zip(*(c.to_pylist() for c in table.columns)):
+            w.writerow([_csv_cell(v) for v in row])
+    elif fmt == "json":
+        rows = [{k: _json_value(v) for k, v in r.items()} for r in table.to_pylist()]
+        if not rows:
+            print("[]", file=out)
+        else:
+            print("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]", file=out)
+    else:
+        raise ConfigError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the commands
+
+
+def _engine(args):
+    import genolake
+
+    return genolake.connect(args.root)
+
+
+def _list_arg(values) -> list[str] | None:
+    """--rsid a,b --rsid c -> [a, b, c] (None when the option was not given)."""
+    if not values:
+        return None
+    items = [x.strip() for v in values for x in v.split(",")]
+    items = [x for x in items if x]
+    return items or None
+
+
+def _cohort(args):
+    if getattr(args, "cohort", None) is None:
+        return None
+    from genolake.queries.cohorts import Cohort
+
+    if not args.cohort.strip():
+        raise ConfigError("--cohort is empty; e.g. --cohort super_pop=EAS (see `genolake query --help`)")
+    return Cohort.parse(args.cohort)
+
+
+def _by(value: str) -> str:
+    key = value.strip().lower()
+    if key not in BY_COLUMNS:
+        raise ConfigError(f"--by {value!r}: choose super_pop, pop or sex")
+    return BY_COLUMNS[key]
+
+
+def _emit(args, table: pa.Table) -> None:
+    write_table(table, args.format, limit=args.limit)
+
+
+def cmd_af(args):
+    selectors = dict(rsids=_list_arg(args.rsid), cpras=_list_arg(args.cpra), region=args.region, gene=args.gene)
+    if all(v is None for v in selectors.values()):
+        raise ConfigError("`query af` needs variants: --rsid, --cpra, --region or --gene")
+    from genolake.queries.analyses.frequencies import allele_frequency, population_frequencies
+
+    kwargs = dict(selectors, cohort=_cohort(args), dataset=args.dataset, assembly=args.assembly,
+                  genes_file=args.genes)
+    engine = _engine(args)
+    if args.by:
+        table = population_frequencies(engine, **kwargs, by=_by(args.by))
+    else:
+        table = allele_frequency(engine, **kwargs)
+    _emit(args, table)
+
+
+def cmd_carriers(args):
+    from genolake.queries.analyses.calls import carriers
+
+    _emit(args, carriers(_engine(args), args.variant, cohort=_cohort(args), dataset=args.dataset,
+                         include_missing=args.include_missing))
+
+
+def cmd_sample(args):
+    from genolake.queries.analyses.calls import sample_variants
+
+    _emit(args, sample_variants(_engine(args), args.sample_id, region=args.region, dataset=args.dataset))
+
+
+def cmd_annotate(args):
+    from genolake.queries.analyses.annotation import annotate
+
+    if not args.gene and not args.region:
+        raise ConfigError("`query annotate` needs --gene GENE or --region REGION")
+    _emit(args, annotate(_engine(args), region=args.region, gene=args.gene, dataset=args.dataset,
+                         assembly=args.assembly, genes_file=args.genes))
+
+
+def cmd_drug_response(args):
+    from genolake.queries.analyses.annotation import drug_response_report
+
+    if args.top is not None and args.top <= 0:
+        raise ConfigError(f"--top {args.top}: give a positive number of rows")
+    _emit(args, drug_response_report(_engine(args), cohort=_cohort(args), dataset=args.dataset,
+                                     assembly=args.assembly, top=args.top))
+
+
+def cmd_sql(args):
+    from genolake.queries import run_sql
+    from genolake.queries.sql import check_read_only
+
+    check_read_only(args.query)  # refuse a write before the lake is even opened
+    _emit(args, run_sql(_engine(args), args.query))
+
+
+# ---------------------------------------------------------------------------------------------
+# argument building
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _output_options(p) -> None:
+    p.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
+    p.add_argument("--limit", type=_nonneg_int, default=None,
+                   help="at most N rows (0: all); default 50 for table, all for csv/json")
+
+
+def _dataset_option(p) -> None:
+    p.add_argument("--dataset", help="only this dataset (default: every dataset in the lake)")
+
+
+def _cohort_option(p) -> None:
+    p.add_argument("--cohort", help="samples to count, e.g. 'super_pop=EAS;sex=female' (default: all)")
+
+
+def _assembly_options(p, genes: bool = True) -> None:
+    p.add_argument("--assembly", default="GRCh37", help="ClinVar assembly for genes and annotations (default GRCh37)")
+    if genes:
+        p.add_argument("--genes", metavar="FILE", help="place --gene with this gene file (BED, GTF or GFF3) "
+                       "instead of the extent of its ClinVar records")
+
+
+def add_commands(sub) -> None:
+    """Add `query` (with its subcommands) and `sql` to the top-level subparsers."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    q = sub.add_parser("query", help="named analyses: allele frequencies, carriers, annotation, drug response",
+                       description="Named analyses over the curated tables (DuckDB, read-only).",
+                       epilog=_QUERY_EPILOG, formatter_class=fmt)
+    qs = q.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+
+    af = qs.add_parser("af", help="exact allele frequencies (AC, AN, AF) for a cohort, optionally by group",
+                       epilog=_QUERY_EPILOG, formatter_class=fmt)
+    pick = af.add_mutually_exclusive_group()
+    pick.add_argument("--rsid", action="append", metavar="RS[,RS...]", help="rsIDs, comma-separated or repeated")
+    pick.add_argument("--cpra", action="append", metavar="CPRA[,CPRA...]", help="CPRA keys, e.g. 22-16050075-A-G")
+    pick.add_argument("--region", help="contig:start-end, 1-based inclusive")
+    pick.add_argument("--gene", help="a gene symbol (extent from ClinVar or --genes)")
+    _cohort_option(af)
+    af.add_argument("--by", help="one column per group: super_pop, pop or sex")
+    _dataset_option(af)
+    _assembly_options(af)
+    _output_options(af)
+    af.set_defaults(func=cmd_af)
+
+    ca = qs.add_parser("carriers", help="samples carrying a variant (rsID or CPRA)", epilog=_QUERY_EPILOG,
+                       formatter_class=fmt)
+    ca.add_argument("variant", help="rsID (rs671) or CPRA (22-16050075-A-G)")
+    _cohort_option(ca)
+    ca.add_argument("--include-missing", action="store_true", help="also list samples whose call is missing")
+    _dataset_option(ca)
+    _output_options(ca)
+    ca.set_defaults(func=cmd_carriers)
+
+    sa = qs.add_parser("sample", help="a sample's non-reference calls", epilog=_QUERY_EPILOG, formatter_class=fmt)
+    sa.add_argument("sample_id")
+    sa.add_argument("--region", help="contig:start-end")
+    _dataset_option(sa)
+    _output_options(sa)
+    sa.set_defaults(func=cmd_sample)
+
+    an = qs.add_parser("annotate", help="the lake's variants in a gene or region with their ClinVar records",
+                       epilog=_QUERY_EPILOG, formatter_class=fmt)
+    where = an.add_mutually_exclusive_group()
+    where.add_argument("--gene", help="a gene symbol (extent from ClinVar or --genes)")
+    where.add_argument("--region", help="contig:start-end, 1-based inclusive")
+    _dataset_option(an)
+    _assembly_options(an)
+    _output_options(an)
+    an.set_defaults(func=cmd_annotate)
+
+    dr = qs.add_parser("drug-response", help="ClinVar drug-response variants and their frequency in a cohort",
+                       epilog=_QUERY_EPILOG, formatter_class=fmt)
+    _cohort_option(dr)
+    _dataset_option(dr)
+    _assembly_options(dr, genes=False)
+    dr.add_argument("--top", type=int, default=50, help="rows (default 50)")
+    _output_options(dr)
+    dr.set_defaults(func=cmd_drug_response)
+
+    s = sub.add_parser("sql", help="read-only SQL over the curated tables (DuckDB dialect)",
+                       description="Run one read-only query (SELECT, WITH, DESCRIBE) over the curated tables: "
+                       "samples, variants, genotypes, cpra_index, rsid_index, clinvar. Statements that would "
+                       "write (INSERT, CREATE, COPY, ATTACH, SET, ...) are refused with exit status 6.")
+    s.add_argument("query", help='e.g. "SELECT super_population, count(*) FROM samples GROUP BY 1"')
+    _output_options(s)
+    s.set_defaults(func=cmd_sql)
