@@ -22,6 +22,7 @@ A sample is identified by (dataset, sample_id): the same ID in two datasets is t
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -365,6 +366,40 @@ def _dataset_predicate(c: Cohort, dataset: str, member_idx: list[int], all_idx: 
     return f"{base} AND {best[2]}"
 
 
+# Per engine: the samples table at the version it is bound to, and the cohorts resolved against it.
+# A cohort's members depend on nothing else, so a warm engine resolves a repeated cohort for free;
+# a refreshed engine (new samples version) starts over.
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHED_COHORTS = 64
+
+
+def _samples_rows(engine) -> tuple[list[dict], dict | None]:
+    binding = None
+    try:
+        binding = engine.bindings().get("samples")
+    except Exception:  # an engine that cannot list its bindings: no caching
+        binding = None
+    key = (binding.version, binding.files) if binding is not None else None
+    try:
+        entry = _CACHE.get(engine)
+    except TypeError:  # not weak-referenceable
+        entry = None
+    if entry is not None and key is not None and entry["key"] == key:
+        return entry["rows"], entry["cohorts"]
+    # every sample (a small table), matched in Python: no list of names travels into this query
+    rows = engine.sql(transpile(
+        "SELECT dataset, sample_id, sample_index, population, super_population, sex FROM samples "
+        "ORDER BY dataset, sample_id", engine.dialect)).to_pylist()
+    cohorts: dict | None = None
+    if key is not None:
+        cohorts = {}
+        try:
+            _CACHE[engine] = {"key": key, "rows": rows, "cohorts": cohorts}
+        except TypeError:
+            cohorts = None
+    return rows, cohorts
+
+
 def members_of(engine, cohort=None, dataset: str | None = None) -> Members:
     """Resolve `cohort` (a Cohort, cohort text, a list of sample IDs, or None for everyone),
     optionally restricted to `dataset`, at the engine's snapshot. QueryError for names the lake
@@ -377,10 +412,18 @@ def members_of(engine, cohort=None, dataset: str | None = None) -> Members:
         if c.dataset and c.dataset != dataset:
             raise QueryError(f"dataset {dataset!r} contradicts the cohort's dataset={c.dataset}")
         c = replace(c, dataset=dataset)
-    # every sample (a small table), matched here: no list of names travels into this query
-    rows = engine.sql(transpile(
-        "SELECT dataset, sample_id, sample_index, population, super_population, sex FROM samples "
-        "ORDER BY dataset, sample_id", engine.dialect)).to_pylist()
+    rows, cache = _samples_rows(engine)
+    if cache is not None and c in cache:
+        return cache[c]
+    members = _members(c, rows)
+    if cache is not None:
+        if len(cache) >= _CACHED_COHORTS:
+            cache.pop(next(iter(cache)))
+        cache[c] = members
+    return members
+
+
+def _members(c: Cohort, rows: list[dict]) -> Members:
     if not rows:
         raise QueryError("the lake has no samples yet: ingest a VCF first (genolake ingest vcf FILE --dataset NAME)")
     _check_names(c, {name: [r[name] for r in rows] for name in MEMBER_COLUMNS})

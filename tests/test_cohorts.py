@@ -182,3 +182,26 @@ def test_member_predicates_select_exactly_the_members(ql):
     assert m.predicates["mt"] == "dataset = 'mt'"
     with pytest.raises(QueryError, match="contradicts the cohort's dataset=sp"):
         members_of(ql.engine, "dataset=sp", dataset="mt")
+
+
+def test_resolved_cohorts_follow_the_engine_snapshot(tmp_path):
+    """Members are cached per engine and samples version: a refreshed engine sees new samples."""
+    import genolake
+    from conftest import VCF_DIR
+
+    from genolake.queries.cohorts import members_of
+    from genolake.queries.engines import connect
+
+    lake = genolake.init_lake(tmp_path / "lake")
+    genolake.ingest_vcf(lake, VCF_DIR / "mixed_ploidy.vcf.gz", "mp", workers=1)
+    engine = connect(lake)
+    first = members_of(engine, "samples=S1,S3")
+    assert members_of(engine, "samples=S1,S3") is first  # a warm engine resolves a repeat for free
+    genolake.ingest_vcf(lake, VCF_DIR / "test-haploidX.vcf", "hx", workers=1)
+    with pytest.raises(QueryError, match="sample not in the lake: 37150"):  # still the old snapshot
+        members_of(engine, "samples=S1,37150")
+    engine.refresh()
+    both = members_of(engine, "samples=S1,37150")
+    assert both.sizes == {"hx": 1, "mp": 1} and both.totals == {"hx": 3, "mp": 3}
+    assert members_of(engine, "samples=S1,S3") is not first and members_of(engine, "samples=S1,S3").sizes == {"mp": 2}
+    engine.close()

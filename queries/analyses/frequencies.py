@@ -269,7 +269,8 @@ def _calls_cte(sel: Selection, source: str, members: Members, partial: list[str]
     the one contig the selection can touch, when there is one."""
     loc = sel.calls_pred("x.", bin_size if source == "cpra_index" else None)
     if contig is not None:  # one contig: group on integers only (a string key costs ~1/3 more)
-        loc += f" AND x.contig = {lit(contig)}"
+        if sel.kind == "all":
+            loc = f"x.contig = {lit(contig)}"
         key_select, key_group = f"{lit(contig)} AS contig, x.pos, x.allele_ord", "x.pos, x.allele_ord"
     else:
         key_select = key_group = "x.contig, x.pos, x.allele_ord"
