@@ -100,7 +100,10 @@ def _json_value(v):
     return v
 
 
-def render_table(table: pa.Table, *, limit: int | None = TABLE_ROWS, indent: str = "") -> str:
+_MORE = "--limit N or --limit 0 for more, --format csv for all"
+
+
+def render_table(table: pa.Table, *, limit: int | None = TABLE_ROWS, indent: str = "", more: str = _MORE) -> str:
     """Aligned columns (numbers right-aligned), a rule under the header, '.' for nulls, and a
     "(N rows)" footer that says when only the first `limit` rows are shown."""
     n = table.num_rows
@@ -118,7 +121,7 @@ def render_table(table: pa.Table, *, limit: int | None = TABLE_ROWS, indent: str
     out += [line(row) for row in zip(*cols)] if cols else []
     footer = f"({n:,} row{'s' if n != 1 else ''}"
     if shown.num_rows < n:
-        footer += f"; the first {shown.num_rows:,} shown: --limit N or --limit 0 for more, --format csv for all"
+        footer += f"; the first {shown.num_rows:,} shown" + (f": {more}" if more else "")
     out.append(indent + footer + ")")
     return "\n".join(out)
 

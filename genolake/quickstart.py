@@ -167,14 +167,14 @@ def analyses(lake, out: Path) -> tuple[Path, list[tuple[str, str]]]:
                        + f"; {known.num_rows:,} with a ClinVar record")
             print(f"  {summary}:")
             cols = ["cpra", "rsid", "af", "ac", "an", "clinical_significance", "review_status", "phenotype_list"]
-            print(render_table(known.select(cols), limit=10, indent="  "))
+            print(render_table(known.select(cols), limit=10, indent="  ", more="all in the report"))
             gene_section = Section(f"ClinVar annotation of {gene}", text=summary + ". The table lists those; "
                                    f"`genolake query annotate --gene {gene}` lists all.", table=known,
                                    columns=cols + ["variation_id"], max_rows=300)
 
         _step("drug response: genotype frequencies of ClinVar drug-response variants (top 10)")
         drug = genolake.drug_response_report(engine, dataset=DATASET, top=50)
-        print(render_table(drug, limit=10, indent="  "))
+        print(render_table(drug, limit=10, indent="  ", more="all in the report"))
 
         _step("write the report")
         genes = {r: w[w.index("(") + 1:-1] for r, w in picks if w.endswith(")")}  # drug-response picks' genes
