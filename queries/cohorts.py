@@ -16,6 +16,13 @@ and in notebooks:
 have (a QueryError naming them) or matching nobody. `cohort_sql(cohort)` is the same cohort as a
 SQL predicate over `samples`, for analyses to use inside their own queries.
 
+`members_of(engine, cohort, dataset)` is what the analyses use: the member rows, |C_d| and the
+dataset sizes, and per dataset the shortest exact predicate selecting C_d (the cohort's own terms,
+or runs of `sample_index`: "the first 1,000 samples of the callset" is one BETWEEN, not 1,000
+quoted names for the SQL parser and the engine to read). The samples table is read once per engine
+and samples version and matched in Python (the tests hold that equal to `cohort_sql`); resolved
+cohorts are cached with it.
+
 A sample is identified by (dataset, sample_id): the same ID in two datasets is two members.
 """
 
