@@ -60,7 +60,8 @@ other processes use < `--idle-below` cores, and measures the workload again (up 
 times) when other processes used more than `--max-other-load` cores meanwhile; the CPU time they
 used is recorded. Results go to `--out` (default benchmarks/results/): queries-<name>.json and
 queries-<name>.md, and the Markdown summary and a PASS/FAIL line per target are printed.
-Exit status: 0 valid, 2 an oracle check failed (INVALID), 3 a command failed.
+`--only ab` runs a subset of the workloads (the lookups, while trying a layout; the CLI cold start
+runs with a). Exit status: 0 valid, 2 an oracle check failed (INVALID), 3 a command failed.
 This is a benchmark, not a test: nothing here asserts timings.
 """
 
@@ -532,7 +533,7 @@ def run_benchmark(args) -> tuple[dict, int]:
         "benchmark": "queries", "name": name, "scale": (args.scale or "chr22") if not (args.lake or args.vcf) else None,
         "started_utc": started.isoformat(timespec="seconds"),
         "hardware": hardware(), "versions": versions(), "git": git_state(),
-        "settings": {k: getattr(args, k) for k in ("repeat", "warmup", "scan_repeat", "peer_scan_repeat", "cli_repeat",
+        "settings": {k: getattr(args, k) for k in ("only", "repeat", "warmup", "scan_repeat", "peer_scan_repeat", "cli_repeat",
                                                    "cohort_size", "seed", "wait_idle", "idle_below",
                                                    "max_other_load", "retries")},
         "workloads": {}, "targets": [],
@@ -695,6 +696,8 @@ def run_benchmark(args) -> tuple[dict, int]:
         # ------------------------------------------------------------ (a) and (b): rsID lookups
         for key, rs_picks, coh in (("a1_af_rsid_all", picks[:1], None), ("a4_af_rsids_all", picks, None),
                                    ("b1_af_rsid_cohort", picks[:1], cohort), ("b4_af_rsids_cohort", picks, cohort)):
+            if key[0] not in args.only:
+                continue
             rsids = [p["rsid"] for p in rs_picks]
             log(f"[bench] {key}: allele_frequency(rsids={rsids}{', cohort' if coh else ''}) ...")
             fn = (lambda rsids=rsids, coh=coh: allele_frequency(engine, rsids=rsids, cohort=coh, dataset=ds_arg))
@@ -721,35 +724,38 @@ def run_benchmark(args) -> tuple[dict, int]:
             record(key, info, check)
 
         # ------------------------------------------------------------ (c) every site for the cohort
-        key = "c_af_contig_cohort"
-        log(f"[bench] {key}: allele_frequency(region={contig!r}, cohort of {n_cohort}) ...")
-        fn = lambda: allele_frequency(engine, region=contig, cohort=cohort, dataset=ds_arg)
-        answer, info, _ = api_workload(key, fn, args.scan_repeat, min(args.warmup, 1), rss=True)
-        oracle_tsv = work / "scan-oracle.tsv"
-        log(f"[bench]   bcftools view -S | +fill-tags | query over the whole file ({args.peer_scan_repeat}x) ...")
-        peer, _ = peer_workload(key, peer_scan_cmds(peer_vcf, samples_file), args.peer_scan_repeat,
-                                stdout_path=oracle_tsv, whole=True)
-        info["bcftools"] = peer
-        oracle = parse_query(oracle_tsv.read_text())
-        oracle = [r for r in oracle if r["chrom"] == chrom]
-        rows = _answer_rows(answer, dataset)
-        check = compare_counts(rows, oracle)
-        check["n_samples_is_cohort_size"] = bool(rows) and all(r.get("n_samples", n_cohort) == n_cohort for r in rows)
-        check["valid"] &= check["n_samples_is_cohort_size"]
-        occurrences = {}
-        for r in oracle:
-            if r["rsid"] in {p["rsid"] for p in picks}:
-                occurrences.setdefault(r["rsid"], set()).add(r["pos"])
-        check["picked_rsids_at_one_position"] = all(occurrences.get(p["rsid"]) == {p["pos"]} for p in picks)
-        check["valid"] &= check["picked_rsids_at_one_position"]
-        info["cohort_size"] = n_cohort
-        record(key, info, check)
-        del answer, rows, oracle
-        gc.collect()
+        if "c" in args.only:
+            key = "c_af_contig_cohort"
+            log(f"[bench] {key}: allele_frequency(region={contig!r}, cohort of {n_cohort}) ...")
+            fn = lambda: allele_frequency(engine, region=contig, cohort=cohort, dataset=ds_arg)
+            answer, info, _ = api_workload(key, fn, args.scan_repeat, min(args.warmup, 1), rss=True)
+            oracle_tsv = work / "scan-oracle.tsv"
+            log(f"[bench]   bcftools view -S | +fill-tags | query over the whole file ({args.peer_scan_repeat}x) ...")
+            peer, _ = peer_workload(key, peer_scan_cmds(peer_vcf, samples_file), args.peer_scan_repeat,
+                                    stdout_path=oracle_tsv, whole=True)
+            info["bcftools"] = peer
+            oracle = parse_query(oracle_tsv.read_text())
+            oracle = [r for r in oracle if r["chrom"] == chrom]
+            rows = _answer_rows(answer, dataset)
+            check = compare_counts(rows, oracle)
+            check["n_samples_is_cohort_size"] = bool(rows) and all(r.get("n_samples", n_cohort) == n_cohort for r in rows)
+            check["valid"] &= check["n_samples_is_cohort_size"]
+            occurrences = {}
+            for r in oracle:
+                if r["rsid"] in {p["rsid"] for p in picks}:
+                    occurrences.setdefault(r["rsid"], set()).add(r["pos"])
+            check["picked_rsids_at_one_position"] = all(occurrences.get(p["rsid"]) == {p["pos"]} for p in picks)
+            check["valid"] &= check["picked_rsids_at_one_position"]
+            info["cohort_size"] = n_cohort
+            record(key, info, check)
+            del answer, rows, oracle
+            gc.collect()
 
         # ------------------------------------------------------------ (d) annotate a gene
         key = "d_annotate_gene"
-        if inp["clinvar"] is None or "clinvar" not in engine.bindings():
+        if "d" not in args.only:
+            pass
+        elif inp["clinvar"] is None or "clinvar" not in engine.bindings():
             result["workloads"][key] = {"skipped": "the lake has no ClinVar table"}
             log(f"[bench] {key}: skipped (no ClinVar)")
         else:
@@ -786,32 +792,33 @@ def run_benchmark(args) -> tuple[dict, int]:
             record(key, info, check)
 
         # ------------------------------------------------------------ CLI cold start (apart)
-        cli = shutil.which("genolake", path=str(Path(sys.executable).parent)) or None
-        base = [cli] if cli else [sys.executable, "-m", "genolake"]
-        cmd = base + ["--root", str(root), "query", "af", "--rsid", picks[0]["rsid"], "--format", "csv"]
-        if ds_arg:
-            cmd += ["--dataset", ds_arg]
-        log(f"[bench] CLI cold start: {' '.join(cmd[:1] + cmd[3:])} ({args.cli_repeat}x) ...")
+        if "a" in args.only:  # its answer is checked against the (a) oracle
+            cli = shutil.which("genolake", path=str(Path(sys.executable).parent)) or None
+            base = [cli] if cli else [sys.executable, "-m", "genolake"]
+            cmd = base + ["--root", str(root), "query", "af", "--rsid", picks[0]["rsid"], "--format", "csv"]
+            if ds_arg:
+                cmd += ["--dataset", ds_arg]
+            log(f"[bench] CLI cold start: {' '.join(cmd[:1] + cmd[3:])} ({args.cli_repeat}x) ...")
 
-        def cli_once():
-            return [run_pipeline([cmd]) for _ in range(args.cli_repeat)]
-        runs, cont = timed("cli", cli_once)
-        ok = all(r["returncode"] == 0 for r in runs)
-        cli_info = {"cmd": " ".join(cmd), **spread([r["wall_s"] for r in runs]), **cont,
-                    "returncode": runs[-1]["returncode"]}
-        if ok:
-            import csv as _csv
-            import io
+            def cli_once():
+                return [run_pipeline([cmd]) for _ in range(args.cli_repeat)]
+            runs, cont = timed("cli", cli_once)
+            ok = all(r["returncode"] == 0 for r in runs)
+            cli_info = {"cmd": " ".join(cmd), **spread([r["wall_s"] for r in runs]), **cont,
+                        "returncode": runs[-1]["returncode"]}
+            if ok:
+                import csv as _csv
+                import io
 
-            got = [{"contig": r.get("contig"), "pos": int(r.get("pos") or 0), "ref": r.get("ref"), "alt": r.get("alt"),
-                    "ac": int(r.get("ac") or -1), "an": int(r.get("an") or -1)}
-                   for r in _csv.DictReader(io.StringIO(runs[-1]["stdout"]))
-                   if ds_arg is None or r.get("dataset") == ds_arg]
-            cli_info["check"] = compare_counts(got, a1_oracle)
-        else:
-            cli_info["check"] = {"valid": False, "stderr": runs[-1]["stderr"][-1000:]}
-        log(f"[bench]   median {cli_info['median_s']:.2f} s; {'valid' if cli_info['check']['valid'] else 'INVALID'}")
-        result["cli_cold_start"] = cli_info
+                got = [{"contig": r.get("contig"), "pos": int(r.get("pos") or 0), "ref": r.get("ref"), "alt": r.get("alt"),
+                        "ac": int(r.get("ac") or -1), "an": int(r.get("an") or -1)}
+                       for r in _csv.DictReader(io.StringIO(runs[-1]["stdout"]))
+                       if ds_arg is None or r.get("dataset") == ds_arg]
+                cli_info["check"] = compare_counts(got, a1_oracle)
+            else:
+                cli_info["check"] = {"valid": False, "stderr": runs[-1]["stderr"][-1000:]}
+            log(f"[bench]   median {cli_info['median_s']:.2f} s; {'valid' if cli_info['check']['valid'] else 'INVALID'}")
+            result["cli_cold_start"] = cli_info
         engine.close()
     except _Failed as f:
         result["error"] = {"step": f.step, **{k: (v[-3000:] if isinstance(v, str) else v) for k, v in f.info.items()}}
@@ -828,7 +835,7 @@ def run_benchmark(args) -> tuple[dict, int]:
     result["contention_cpu_s"] = round(acct["contention"], 2)
     result["waited_for_idle_s"] = round(acct["idle_wait"], 1)
     result["contended_attempts_discarded"] = acct["retries"]
-    valid = status == 0 and checks_ok and len(result["workloads"]) == len(TARGETS)
+    valid = status == 0 and checks_ok and len(result["workloads"]) == sum(k[0] in args.only for k in TARGETS)
     result["valid"] = valid
     for key, (what, kind, limit) in TARGETS.items():
         w = result["workloads"].get(key, {})
@@ -986,6 +993,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-other-load", type=float, default=0.10, metavar="CORES",
                    help="measure a workload again when other processes used more cores than this on average")
     p.add_argument("--retries", type=int, default=2)
+    p.add_argument("--only", default="abcd", help="the workloads to run, e.g. 'ab' for the lookups only (default: abcd; "
+                   "the CLI cold start runs with a)")
     p.add_argument("--keep", action="store_true", help="keep the work folder (lake, oracle output)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr, no printed summary")
     return p
@@ -998,6 +1007,9 @@ def main(argv=None) -> int:
             raise SystemExit(f"--{n.replace('_', '-')} must be at least 1")
     if args.warmup < 0:
         raise SystemExit("--warmup must be at least 0")
+    args.only = "".join(sorted(set(args.only.lower())))
+    if not args.only or set(args.only) - set("abcd"):
+        raise SystemExit("--only takes letters among a, b, c, d")
     _psutil()
     for tool in ("bcftools", "tabix", "bgzip"):
         if shutil.which(tool) is None:

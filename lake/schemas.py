@@ -13,16 +13,16 @@ import pyarrow as pa
 
 
 # Rows per Parquet row group, unless a table says otherwise. A reader prunes whole row groups by
-# their min/max statistics and decodes every projected column of a row group it keeps (DuckDB does
-# not use the Parquet page index), so a point lookup costs about one row group per key. The lookup
-# tables use smaller ones; genotypes and samples, read whole, keep large ones. Measured at chr22
-# scale with benchmarks/queries.py (DuckDB 2.0, warm engine; figures in its results):
-# - rsid_index (one file, sorted by rsid): 1M rows -> 30 ms per rsID; 64k 4 ms; 16k 3 ms for one and
-#   6 ms for four rsIDs (64k: 18 ms for four); 8k no better;
-# - variants (sorted by pos, ~0.5M rows a file): the whole-callset AF lookup 17 ms (1 site) / 55 ms
-#   (4) at 1M, 6 / 19 ms at 64k, 7 / 9 ms at 16k;
-# - cpra_index (1 Mb bins of ~3.5M rows): 32k..256k all prune to one row group and cost the same in
-#   a cohort lookup; 128k keeps the table's size (64k: +6%, 32k: +17%, 16k: +35%);
+# their min/max statistics and decodes every projected column of each row group it keeps (DuckDB
+# does not use the Parquet page index: measured, no gain), so a point lookup costs about one row
+# group per key. Lookup tables get small row groups; genotypes and samples, read whole, keep 1M.
+# Measured on the chr22 cohort (benchmarks/queries.py; DuckDB 2.0, warm engine, per SQL statement):
+# - rsid_index (one file sorted by rsid), 1M -> 16k: one rsID 34 -> 3.9 ms, four 72 -> 6.6 ms
+#   (64k: 4 ms / 18 ms; 8k: no better);
+# - variants (sorted by pos), 1M -> 16k: one site 17 -> 7 ms, four 59 -> 11 ms; +1.0 MB (+6%, with
+#   cpra/rsid stored plain: delta_io._PLAIN_STRINGS; with dictionaries it was +19%);
+# - cpra_index (1 Mb bins, ~3.5M rows each): 32k..256k all prune to one row group and cost the same
+#   in a cohort lookup; as the ingest writes it, 256k adds 4.5% to its size (128k: 10%);
 # - clinvar: a gene's records by pos (the real variant_summary has ~3M rows per assembly).
 DEFAULT_ROW_GROUP_ROWS = 1_000_000
 
