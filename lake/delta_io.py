@@ -32,13 +32,14 @@ ROLLBACK_KEY = "genolake.rolled_back_run"
 
 # Columns with few distinct values per file compress to almost nothing with dictionary+RLE;
 # sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way).
-_DELTA_ENCODED = {"pos"}
+_DELTA_ENCODED = {"pos", "sample_index"}
 # Near-unique strings (one value per row) are stored PLAIN: a dictionary of them is as big as the
 # column and is rebuilt for every row group, so with the lookup tables' small row groups it made
 # `variants` 19% bigger (benchmarks/queries.py, chr22); plain + zstd is smaller than it was before.
 _PLAIN_STRINGS = {"cpra", "rsid", "id"}
 # row-group statistics only where a reader prunes on them
-_STATS_COLUMNS = {"contig", "pos", "rsid", "cpra", "dataset", "assembly", "gene_symbol", "sample_id", "allele_ord"}
+_STATS_COLUMNS = {"contig", "pos", "rsid", "cpra", "dataset", "assembly", "gene_symbol", "sample_id", "allele_ord",
+                  "sample_index"}
 
 
 @dataclass(frozen=True)

@@ -123,12 +123,12 @@ CPRA_INDEX = TableSpec(
         _f("allele_ord", pa.int16(), False),
         _f("ref", pa.string(), False),
         _f("alt", pa.string(), False),
-        _f("sample_id", pa.string(), False),
+        _f("sample_index", pa.int32(), False, "the sample's column in the callset: samples.sample_index"),
         *_CALL_FIELDS,
     ]),
     ("contig", "pos_bin"), ("pos",),
     "the stored calls again, partitioned by location for CPRA lookups",
-    row_group_rows=262_144,
+    row_group_rows=65_536,
 )
 
 RSID_INDEX = TableSpec(
@@ -145,7 +145,7 @@ RSID_INDEX = TableSpec(
     ]),
     (), ("rsid",),
     "rsID to CPRA",
-    row_group_rows=16_384,
+    row_group_rows=4_096,
 )
 
 CLINVAR = TableSpec(

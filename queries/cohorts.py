@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import re
 import weakref
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import pyarrow as pa
 
 from genolake.lake.errors import QueryError
 
-from .sql import in_list, lit, transpile
+from .sql import in_list, lit, run
 
 __all__ = ["Cohort", "Members", "resolve", "members_of", "cohort_sql", "as_cohort", "COHORT_KEYS", "MEMBER_COLUMNS"]
 
@@ -317,6 +317,7 @@ class Members:
     sizes: dict[str, int]  # dataset -> |C_d| (datasets with members)
     totals: dict[str, int]  # dataset -> samples in the dataset (every dataset of the lake)
     predicates: dict[str, str]  # dataset -> predicate over `samples` selecting C_d (dataset included)
+    indexes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # dataset -> C_d's sample_index, sorted
 
     @property
     def datasets(self) -> list[str]:
@@ -327,6 +328,18 @@ class Members:
     def full(self) -> list[str]:
         """Datasets the cohort covers completely."""
         return [d for d in self.datasets if self.sizes[d] == self.totals[d]]
+
+    def index_predicate(self, dataset: str, col: str = "sample_index") -> str:
+        """Predicate over a calls table's `col` (a sample_index column) selecting C_d's calls: TRUE for
+        a whole dataset, else runs of indexes as BETWEENs that the engine pushes into the scan, or,
+        for a scattered cohort, a semi-join on `samples`."""
+        if self.sizes[dataset] == self.totals[dataset]:
+            return "TRUE"
+        runs = _runs(list(self.indexes[dataset]))
+        if len(runs) <= _MAX_INLINE_RUNS:
+            text, _ = _index_predicate(runs, col)
+            return f"({text})"
+        return f"{col} IN (SELECT sample_index FROM samples WHERE {self.predicates[dataset]})"
 
     def predicate(self, datasets=None) -> str:
         """Predicate over `samples` selecting the members of `datasets` (default: all of them)."""
@@ -346,12 +359,16 @@ def _runs(values: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _index_predicate(runs: list[tuple[int, int]]) -> tuple[str, int]:
+# Runs of member indexes written into a calls-table predicate; more go through a semi-join.
+_MAX_INLINE_RUNS = 64
+
+
+def _index_predicate(runs: list[tuple[int, int]], col: str = "sample_index") -> tuple[str, int]:
     """`sample_index IN (...) OR sample_index BETWEEN a AND b ...` and its number of literals."""
     single = [a for a, b in runs if a == b]
     ranges = [(a, b) for a, b in runs if a != b]
-    parts = ([f"sample_index IN {in_list(single)}"] if single else []) + \
-        [f"sample_index BETWEEN {a} AND {b}" for a, b in ranges]
+    parts = ([f"{col} IN {in_list(single)}"] if single else []) + \
+        [f"{col} BETWEEN {a} AND {b}" for a, b in ranges]
     return " OR ".join(parts) or "FALSE", len(single) + 2 * len(ranges)
 
 
@@ -394,9 +411,8 @@ def _samples_rows(engine) -> tuple[list[dict], dict | None]:
     if entry is not None and key is not None and entry["key"] == key:
         return entry["rows"], entry["cohorts"]
     # every sample (a small table), matched in Python: no list of names travels into this query
-    rows = engine.sql(transpile(
-        "SELECT dataset, sample_id, sample_index, population, super_population, sex FROM samples "
-        "ORDER BY dataset, sample_id", engine.dialect)).to_pylist()
+    rows = run(engine, "SELECT dataset, sample_id, sample_index, population, super_population, sex FROM samples "
+                       "ORDER BY dataset, sample_id").to_pylist()
     cohorts: dict | None = None
     if key is not None:
         cohorts = {}
@@ -450,7 +466,8 @@ def _members(c: Cohort, rows: list[dict]) -> Members:
     for r in chosen:
         member_idx.setdefault(r["dataset"], []).append(int(r["sample_index"]))
     predicates = {d: _dataset_predicate(c, d, sorted(idx), sorted(all_idx[d])) for d, idx in member_idx.items()}
-    return Members(c, table, {d: len(v) for d, v in member_idx.items()}, totals, predicates)
+    return Members(c, table, {d: len(v) for d, v in member_idx.items()}, totals, predicates,
+                   {d: tuple(sorted(v)) for d, v in member_idx.items()})
 
 
 def _check_names(c: Cohort, cols: dict[str, list]) -> None:

@@ -35,7 +35,7 @@ from genolake.lake.coords import normalize_contig
 from genolake.lake.errors import InputError, QueryError
 
 from .regions import Region
-from .sql import lit, transpile
+from .sql import lit, run
 
 __all__ = ["gene_region", "read_gene_file", "GENE_FILE_SUFFIXES"]
 
@@ -59,7 +59,7 @@ def gene_region(engine, symbol: str, *, assembly: str = "GRCh37", genes_file=Non
 
 
 def _sql(engine, query: str):
-    return engine.sql(transpile(query, engine.dialect))
+    return run(engine, query)
 
 
 def _from_clinvar(engine, symbol: str, assembly: str) -> Region:

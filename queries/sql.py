@@ -4,6 +4,7 @@ Analyses are written once in DuckDB's dialect; other engines get them through sq
 
 from __future__ import annotations
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -55,3 +56,8 @@ def transpile(query: str, dialect: str) -> str:
     if dialect == SOURCE_DIALECT:
         return query
     return ";\n".join(sqlglot.transpile(query, read=SOURCE_DIALECT, write=dialect))
+
+
+def run(engine, query: str) -> pa.Table:
+    """Run SQL an analysis built itself (DuckDB dialect, values quoted with `lit`) on `engine`."""
+    return engine.sql(transpile(query, engine.dialect), trusted=True)

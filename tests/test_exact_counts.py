@@ -112,5 +112,5 @@ def test_two_parts_equal_one_part(sim_cohort, tmp_path, monkeypatch):
 def spec_sort(name):
     return {"variants": ["contig", "pos", "allele_ord"],
             "genotypes": ["sample_id", "contig", "pos", "allele_ord"],
-            "cpra_index": ["contig", "pos", "allele_ord", "sample_id"],
+            "cpra_index": ["contig", "pos", "allele_ord", "sample_index"],
             "rsid_index": ["rsid", "pos"]}[name]

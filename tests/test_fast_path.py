@@ -64,7 +64,7 @@ def _bgzip(path):
 
 def _tables(lake):
     sort = {"variants": ["contig", "pos", "allele_ord"], "genotypes": ["sample_id", "contig", "pos", "allele_ord"],
-            "cpra_index": ["contig", "pos", "allele_ord", "sample_id"], "rsid_index": ["rsid", "pos"],
+            "cpra_index": ["contig", "pos", "allele_ord", "sample_index"], "rsid_index": ["rsid", "pos"],
             "samples": ["sample_id"]}
     return {name: lake.read(name).sort_by([(c, "ascending") for c in cols]) for name, cols in sort.items()}
 

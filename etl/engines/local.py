@@ -363,7 +363,7 @@ class _PartWriter:
                 "allele_ord": pa.array(col["allele_ord"], pa.int16()),
                 "ref": pa.DictionaryArray.from_arrays(rows, refs),
                 "alt": pa.DictionaryArray.from_arrays(rows, alts),
-                "sample_id": pa.DictionaryArray.from_arrays(pa.array(col["sample"].astype(np.int32)), self.samples),
+                "sample_index": pa.array(col["sample"], pa.int32()),
                 "alt_dosage": pa.array(col["alt_dosage"], pa.int8()),
                 "called_alleles": pa.array(col["called_alleles"], pa.int8()),
                 "ploidy": pa.array(col["ploidy"], pa.int8()),

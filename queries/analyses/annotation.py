@@ -22,7 +22,7 @@ from genolake.lake.errors import QueryError
 from ..cohorts import as_cohort, cohort_sql, resolve
 from ..genes import gene_region
 from ..regions import parse_region
-from ..sql import in_list, lit, transpile
+from ..sql import in_list, lit, run
 
 __all__ = ["annotate", "drug_response_report", "ANNOTATE_SCHEMA", "DRUG_RESPONSE_SCHEMA", "genotype_label"]
 
@@ -42,7 +42,7 @@ DRUG_RESPONSE_SCHEMA = pa.schema([
 
 
 def _sql(engine, query: str) -> pa.Table:
-    return engine.sql(transpile(query, engine.dialect))
+    return run(engine, query)
 
 
 def _datasets(engine, dataset) -> list[str] | None:
@@ -198,13 +198,13 @@ def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "
     for t in targets:
         hit[t["contig"]].add(int(t["pos"]))
     calls_at = _partition_arms(
-        "SELECT dataset, sample_id, contig, pos, allele_ord, ploidy, called_alleles, alt_dosage "
+        "SELECT dataset, sample_index, contig, pos, allele_ord, ploidy, called_alleles, alt_dosage "
         "FROM cpra_index WHERE dataset IN " + in_datasets,
         hit, bin_size=engine.lake.config.pos_bin_size)
     # every stored row belongs to a sample of its dataset: only a cohort needs the samples join
     join = "" if cohort.is_everyone else f"""
-        JOIN (SELECT dataset, sample_id FROM samples WHERE {members}) s
-          ON x.dataset = s.dataset AND x.sample_id = s.sample_id"""
+        JOIN (SELECT dataset, sample_index FROM samples WHERE {members}) s
+          ON x.dataset = s.dataset AND x.sample_index = s.sample_index"""
     calls = _sql(engine, f"""
         SELECT x.dataset, x.contig, x.pos, x.allele_ord, x.ploidy, x.called_alleles, x.alt_dosage,
                count(*) AS n

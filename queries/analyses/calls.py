@@ -17,7 +17,7 @@ from genolake.lake.coords import cpra_key
 from genolake.lake.errors import QueryError
 
 from ..regions import parse_cpra, parse_region
-from ..sql import in_list, lit, transpile
+from ..sql import in_list, lit, run
 from ..cohorts import members_of
 from .frequencies import contig_order, rsid_cpras
 
@@ -38,7 +38,7 @@ _VARIANT_FORM = "a CPRA like 22-16050075-A-G or an rsID like rs671"
 
 
 def _sql(engine, query: str) -> pa.Table:
-    return engine.sql(transpile(query, engine.dialect))
+    return run(engine, query)
 
 
 def genotype_text(alt_dosage: int, called_alleles: int, ploidy: int, phased: bool) -> str:
@@ -98,16 +98,16 @@ def carriers(engine, variant: str, *, cohort=None, dataset=None, include_missing
     bin_start = pos // engine.lake.config.pos_bin_size * engine.lake.config.pos_bin_size
     wanted = "x.alt_dosage > 0" + (" OR x.called_alleles < x.ploidy" if include_missing else "")
     rows = _sql(engine, f"""
-        SELECT x.dataset, x.sample_id, m.population, m.super_population, m.sex,
+        SELECT x.dataset, m.sample_id, m.population, m.super_population, m.sex,
                x.alt_dosage, x.called_alleles, x.ploidy, x.phased
         FROM cpra_index x
-        JOIN (SELECT dataset, sample_id, population, super_population, sex FROM samples
+        JOIN (SELECT dataset, sample_id, sample_index, population, super_population, sex FROM samples
               WHERE {members.predicate()}) m
-          ON x.dataset = m.dataset AND x.sample_id = m.sample_id
+          ON x.dataset = m.dataset AND x.sample_index = m.sample_index
         WHERE x.contig = {lit(contig)} AND x.pos_bin = {bin_start} AND x.pos = {pos}
           AND x.ref = {lit(ref)} AND x.alt = {lit(alt)} AND x.dataset IN {in_list(datasets)}
           AND ({wanted})
-        ORDER BY x.dataset, x.sample_id""")
+        ORDER BY x.dataset, m.sample_id""")
     if rows.num_rows == 0 and not present:
         key = cpra_key(contig, pos, ref, alt)
         found = _sql(engine, f"""

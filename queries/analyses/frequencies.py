@@ -30,7 +30,7 @@ run through `transpile` for the engine's dialect.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -39,7 +39,8 @@ from genolake.lake.errors import QueryError
 
 from ..cohorts import Members, members_of
 from ..regions import Region, parse_cpra, parse_region
-from ..sql import in_list, lit, transpile
+from ..sql import in_list, lit, run
+from .site_lookup import lookup_frequencies
 
 __all__ = ["allele_frequency", "population_frequencies", "AF_SCHEMA", "GROUP_COLUMNS"]
 
@@ -59,7 +60,7 @@ _SHOW = 5
 
 
 def _sql(engine, query: str) -> pa.Table:
-    return engine.sql(transpile(query, engine.dialect))
+    return run(engine, query)
 
 
 def _shown(names) -> str:
@@ -85,6 +86,8 @@ class Selection:
     contigs: tuple[str, ...] = ()
     positions: tuple[int, ...] = ()
     region: Region | None = None
+    # rsID selections: the rsid_index rows found (dataset, contig, pos, allele_ord, ref, alt, cpra, rsid)
+    sites: tuple[dict, ...] | None = field(default=None, compare=False)
 
     def variants_pred(self, a: str = "") -> str:
         """Predicate over `variants` (alias prefix `a`, e.g. "v.")."""
@@ -137,16 +140,18 @@ def normalize_rsids(rsids) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def rsid_cpras(engine, rsids: list[str], datasets: list[str]) -> dict[str, list[dict]]:
-    """rsID -> the alleles it names in `datasets` (via rsid_index): dicts with cpra, contig, pos,
-    ref, alt, sorted by cpra. QueryError naming the rsIDs found in none of the datasets."""
-    rows = _sql(engine, f"SELECT rsid, dataset, contig, pos, ref, alt, cpra FROM rsid_index "
-                        f"WHERE rsid IN {in_list(rsids)}").to_pylist()
-    found: dict[str, dict[str, dict]] = {}
+_RSID_SITE_COLUMNS = ["dataset", "contig", "pos", "allele_ord", "ref", "alt", "cpra", "rsid"]
+
+
+def rsid_sites(engine, rsids: list[str], datasets: list[str]) -> list[dict]:
+    """The rsid_index rows of `rsids` in `datasets` (dicts of dataset, contig, pos, allele_ord,
+    ref, alt, cpra, rsid). QueryError naming the rsIDs found in none of the datasets."""
+    rows = engine.read_rows("rsid_index", {"rsid": rsids}, _RSID_SITE_COLUMNS).to_pylist()
+    found: set[str] = set()
     elsewhere: dict[str, set[str]] = {}
     for r in rows:
         if r["dataset"] in datasets:
-            found.setdefault(r["rsid"], {})[r["cpra"]] = {k: r[k] for k in ("cpra", "contig", "pos", "ref", "alt")}
+            found.add(r["rsid"])
         else:
             elsewhere.setdefault(r["rsid"], set()).add(r["dataset"])
     missing = [r for r in rsids if r not in found]
@@ -156,13 +161,22 @@ def rsid_cpras(engine, rsids: list[str], datasets: list[str]) -> dict[str, list[
         hint = f" (found in {', '.join(other)}: choose that dataset)" if other else ""
         noun = "rsID" if len(missing) == 1 else f"{len(missing)} rsIDs"
         raise QueryError(f"{noun} not found in {scope}: {_shown(missing)}{hint}")
+    return [r for r in rows if r["dataset"] in datasets]
+
+
+def rsid_cpras(engine, rsids: list[str], datasets: list[str]) -> dict[str, list[dict]]:
+    """rsID -> the alleles it names in `datasets` (via rsid_index): dicts with cpra, contig, pos,
+    ref, alt, sorted by cpra. QueryError naming the rsIDs found in none of the datasets."""
+    found: dict[str, dict[str, dict]] = {}
+    for r in rsid_sites(engine, rsids, datasets):
+        found.setdefault(r["rsid"], {})[r["cpra"]] = {k: r[k] for k in ("cpra", "contig", "pos", "ref", "alt")}
     return {r: [found[r][c] for c in sorted(found[r])] for r in rsids}
 
 
-def _keys(alleles: list[tuple[str, int, str]]) -> Selection:
+def _keys(alleles: list[tuple[str, int, str]], sites: list[dict] | None = None) -> Selection:
     """A keys Selection from (contig, pos, cpra) triples."""
     return Selection("keys", tuple(dict.fromkeys(a[2] for a in alleles)), tuple(sorted({a[0] for a in alleles})),
-                     tuple(sorted({int(a[1]) for a in alleles})))
+                     tuple(sorted({int(a[1]) for a in alleles})), sites=None if sites is None else tuple(sites))
 
 
 def select_sites(engine, members: Members, *, rsids=None, cpras=None, region=None, gene=None,
@@ -174,8 +188,8 @@ def select_sites(engine, members: Members, *, rsids=None, cpras=None, region=Non
         raise QueryError(f"give one of rsids, cpras, region or gene, not {' and '.join(given)}")
     if rsids is not None:
         names = normalize_rsids(rsids)
-        found = rsid_cpras(engine, names, members.datasets)
-        return _keys([(a["contig"], a["pos"], a["cpra"]) for r in names for a in found[r]]), []
+        sites = rsid_sites(engine, names, members.datasets)
+        return _keys([(a["contig"], a["pos"], a["cpra"]) for a in sites], sites), []
     if cpras is not None:
         parsed = [parse_cpra(c) for c in _as_list(cpras, "CPRAs")]
         sel = _keys([(p[0], p[1], cpra_key(*p)) for p in parsed])
@@ -274,13 +288,19 @@ def _calls_cte(sel: Selection, source: str, members: Members, partial: list[str]
         key_select, key_group = f"{lit(contig)} AS contig, x.pos, x.allele_ord", "x.pos, x.allele_ord"
     else:
         key_select = key_group = "x.contig, x.pos, x.allele_ord"
+    # cpra_index names a call's sample by its callset column (an integer the scan filters on),
+    # genotypes by sample_id (its partition column, so a semi-join prunes whole files)
+    key = "sample_index" if source == "cpra_index" else "sample_id"
     branches = []
     for d in partial:
         if group_col:
             g = f"coalesce({group_col}, {lit(UNKNOWN_GROUP)}) AS g"
-            src = (f"{source} x JOIN (SELECT sample_id, {g} FROM samples WHERE {members.predicates[d]}) m "
-                   f"ON x.sample_id = m.sample_id")
+            src = (f"{source} x JOIN (SELECT {key}, {g} FROM samples WHERE {members.predicates[d]}) m "
+                   f"ON x.{key} = m.{key}")
             where = f"x.dataset = {lit(d)}"
+        elif key == "sample_index":
+            src = f"{source} x"
+            where = f"x.dataset = {lit(d)} AND {members.index_predicate(d, 'x.sample_index')}"
         else:
             src = f"{source} x"
             where = f"x.dataset = {lit(d)} AND x.sample_id IN (SELECT sample_id FROM samples WHERE {members.predicates[d]})"
@@ -300,6 +320,14 @@ def _calls_cte(sel: Selection, source: str, members: Members, partial: list[str]
 _JOIN_CALLS = ("FROM sites s LEFT JOIN calls c ON s.dataset = c.dataset AND s.contig = c.contig "
                "AND s.pos = c.pos AND s.allele_ord = c.allele_ord")
 _ORDER = f"ORDER BY {contig_order()}, contig, pos, allele_ord, dataset"
+_KARYOTYPE = {"X": 23, "Y": 24, "MT": 25}
+
+
+def _row_order(row: dict) -> tuple:
+    """`_ORDER` for a row in Python."""
+    c = row["contig"]
+    rank = _KARYOTYPE.get(c, int(c) if c.isascii() and c.isdigit() else 1000)
+    return rank, c, row["pos"], row["allele_ord"], row["dataset"]
 
 
 def _af(ac: str, an: str) -> str:
@@ -337,6 +365,11 @@ def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, 
     if _source == "variants" and partial:
         raise QueryError(f"cohort {members.cohort.describe()} does not cover whole datasets "
                          f"({', '.join(partial)}): the variants table cannot answer it")
+    if sel.kind == "keys" and _source == "auto":  # a few named sites: key lookups, no scan
+        table = lookup_frequencies(engine, sel, members, full, partial, None if sel.sites is None else list(sel.sites),
+                                   AF_SCHEMA, _row_order)
+        _check_found(table, must_find, members)
+        return table
     parts = []
     ctes = ""
     if partial:
@@ -433,4 +466,4 @@ def population_frequencies(engine, *, rsids=None, cpras=None, region=None, gene=
     return table.rename_columns(names).cast(pa.schema(fields))
 
 
-__all__ += ["select_sites", "Selection", "contig_order", "normalize_rsids", "rsid_cpras"]
+__all__ += ["select_sites", "Selection", "contig_order", "normalize_rsids", "rsid_cpras", "rsid_sites"]

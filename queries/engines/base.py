@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+
+from genolake.lake.schemas import ALL_TABLES
+
+from ..sql import in_list, transpile
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,20 @@ class Engine(ABC):
     capabilities: frozenset[str] = frozenset()
 
     @abstractmethod
-    def sql(self, query: str) -> pa.Table:
-        """Run a read-only query; returns an Arrow table."""
+    def sql(self, query: str, *, trusted: bool = False) -> pa.Table:
+        """Run a read-only query; returns an Arrow table. Statements are parsed and refused unless
+        they only read; `trusted`: SQL an analysis built itself (every value quoted with
+        `queries.sql.lit`), which skips that parse."""
+
+    def read_rows(self, table: str, where: dict[str, Sequence], columns: Sequence[str]) -> pa.Table:
+        """Rows of a curated table whose columns each equal one of the given values (key lookups:
+        a few rows by rsid, position...), with `columns` in that order, unsorted. This runs SQL;
+        an engine that reads the files itself does it without planning a query."""
+        spec = ALL_TABLES[table]
+        conds = " AND ".join(f"{c} IN {in_list(sorted(set(v)))}" for c, v in where.items()) or "TRUE"
+        query = f"SELECT {', '.join(columns)} FROM {table} WHERE {conds}"
+        out = self.sql(transpile(query, self.dialect), trusted=True)
+        return out.cast(pa.schema([spec.schema.field(c) for c in columns]))
 
     @abstractmethod
     def bindings(self) -> dict[str, TableBinding]:
