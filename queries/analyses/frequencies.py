@@ -146,7 +146,10 @@ _RSID_SITE_COLUMNS = ["dataset", "contig", "pos", "allele_ord", "ref", "alt", "c
 def rsid_sites(engine, rsids: list[str], datasets: list[str]) -> list[dict]:
     """The rsid_index rows of `rsids` in `datasets` (dicts of dataset, contig, pos, allele_ord,
     ref, alt, cpra, rsid). QueryError naming the rsIDs found in none of the datasets."""
-    rows = engine.read_rows("rsid_index", {"rsid": rsids}, _RSID_SITE_COLUMNS).to_pylist()
+    # cpra is contig-pos-ref-alt: built here rather than decoded from the file
+    rows = engine.read_rows("rsid_index", {"rsid": rsids}, [c for c in _RSID_SITE_COLUMNS if c != "cpra"]).to_pylist()
+    for r in rows:
+        r["cpra"] = cpra_key(r["contig"], r["pos"], r["ref"], r["alt"])
     found: set[str] = set()
     elsewhere: dict[str, set[str]] = {}
     for r in rows:

@@ -39,14 +39,14 @@ def site_rows(engine, sel, datasets: list[str], rsid_sites: list[dict] | None) -
 
 
 def whole_dataset_counts(engine, sites: list[dict], full: list[str], known: dict) -> dict[tuple, dict]:
-    """key -> the `variants` row (with counts) for the sites of datasets the cohort covers."""
+    """key -> the `variants` counts for the sites of datasets the cohort covers."""
     todo = [s for s in sites if s["dataset"] in full and _key(s) not in known]
     out = {k: v for k, v in known.items() if k[0] in full}
-    if todo:
+    if todo:  # the sites are named already: read keys and counts, not the allele strings
         rows = engine.read_rows("variants", {"contig": sorted({s["contig"] for s in todo}),
                                              "pos": sorted({int(s["pos"]) for s in todo}),
                                              "dataset": sorted({s["dataset"] for s in todo})},
-                                _SITE_COLUMNS + _COUNT_COLUMNS).to_pylist()
+                                ["dataset", "contig", "pos", "allele_ord"] + _COUNT_COLUMNS).to_pylist()
         keys = {_key(s) for s in todo}
         out.update({_key(r): r for r in rows if _key(r) in keys})
     return out
@@ -81,25 +81,26 @@ def cohort_counts(engine, sites: list[dict], members, partial: list[str]) -> dic
         table = np.zeros(max(int(idx.max()), int(sample_index.max())) + 1, dtype=bool)
         table[idx] = True
         keep |= rows & table[sample_index]
-    calls = calls.filter(pa.array(keep))
-    if calls.num_rows == 0:
-        return {}
-    dosage = calls["alt_dosage"].to_numpy().astype(np.int64)
-    called = calls["called_alleles"].to_numpy().astype(np.int64)
-    ploidy = calls["ploidy"].to_numpy().astype(np.int64)
+    # a few sites: count each one's rows with numpy (cheaper than a hash aggregation here)
+    dosage = calls["alt_dosage"].to_numpy().astype(np.int64)[keep]
+    called = calls["called_alleles"].to_numpy().astype(np.int64)[keep]
+    ploidy = calls["ploidy"].to_numpy().astype(np.int64)[keep]
+    pos = calls["pos"].to_numpy()[keep]
+    allele = calls["allele_ord"].to_numpy()[keep]
+    contig = calls["contig"].to_numpy(zero_copy_only=False)[keep]
+    dataset = dataset_col[keep]
     full_call = called == ploidy
-    flags = pa.table({
-        "dataset": calls["dataset"], "contig": calls["contig"], "pos": calls["pos"], "allele_ord": calls["allele_ord"],
-        "ac": dosage, "deficit": 2 - called,
-        "het": (full_call & (dosage > 0) & (dosage < ploidy)).astype(np.int64),
-        "hom": (full_call & (dosage == ploidy) & (ploidy > 0)).astype(np.int64),
-        "missing": (~full_call).astype(np.int64),
-    })
-    grouped = flags.group_by(["dataset", "contig", "pos", "allele_ord"]).aggregate(
-        [("ac", "sum"), ("deficit", "sum"), ("het", "sum"), ("hom", "sum"), ("missing", "sum")])
-    return {_key(r): {"ac": r["ac_sum"], "deficit": r["deficit_sum"], "n_het": r["het_sum"],
-                      "n_hom_alt": r["hom_sum"], "n_missing": r["missing_sum"]}
-            for r in grouped.to_pylist()}
+    het = full_call & (dosage > 0) & (dosage < ploidy)
+    hom = full_call & (dosage == ploidy) & (ploidy > 0)
+    out = {}
+    for s in todo:
+        k = _key(s)
+        rows = (pos == k[2]) & (allele == k[3]) & (dataset == k[0]) & (contig == k[1])
+        if rows.any():
+            out[k] = {"ac": int(dosage[rows].sum()), "deficit": int((2 - called[rows]).sum()),
+                      "n_het": int(het[rows].sum()), "n_hom_alt": int(hom[rows].sum()),
+                      "n_missing": int((~full_call[rows]).sum())}
+    return out
 
 
 def lookup_frequencies(engine, sel, members, full: list[str], partial: list[str],
