@@ -31,7 +31,8 @@ CHECKSUM_KEY = "genolake.source_sha256"
 ROLLBACK_KEY = "genolake.rolled_back_run"
 
 # Columns with few distinct values per file compress to almost nothing with dictionary+RLE;
-# sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way).
+# sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way), and so does
+# cpra_index's sample_index, ascending within a site (a 1 Mb bin: 1.4 MB against 3.7 MB as a dictionary).
 _DELTA_ENCODED = {"pos", "sample_index"}
 # Near-unique strings (one value per row) are stored PLAIN: a dictionary of them is as big as the
 # column and is rebuilt for every row group, so with the lookup tables' small row groups it made

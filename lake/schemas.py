@@ -13,16 +13,17 @@ import pyarrow as pa
 
 
 # Rows per Parquet row group, unless a table says otherwise. A reader prunes whole row groups by
-# their min/max statistics and decodes every projected column of each row group it keeps (DuckDB
-# does not use the Parquet page index: measured, no gain), so a point lookup costs about one row
-# group per key. Lookup tables get small row groups; genotypes and samples, read whole, keep 1M.
-# Measured on the chr22 cohort (benchmarks/queries.py; DuckDB 2.0, warm engine, per SQL statement):
-# - rsid_index (one file sorted by rsid), 1M -> 16k: one rsID 34 -> 3.9 ms, four 72 -> 6.6 ms
-#   (64k: 4 ms / 18 ms; 8k: no better);
-# - variants (sorted by pos), 1M -> 16k: one site 17 -> 7 ms, four 59 -> 11 ms; +1.0 MB (+6%, with
-#   cpra/rsid stored plain: delta_io._PLAIN_STRINGS; with dictionaries it was +19%);
-# - cpra_index (1 Mb bins, ~3.5M rows each): 32k..256k all prune to one row group and cost the same
-#   in a cohort lookup; as the ingest writes it, 256k adds 4.5% to its size (128k: 10%);
+# their min/max statistics and decodes every projected column of each row group it keeps (neither
+# DuckDB nor pyarrow uses the Parquet page index), so a point lookup costs about one row group per
+# key. Lookup tables get small row groups; genotypes and samples, read whole, keep 1M.
+# Measured on the chr22 cohort (benchmarks/queries.py; warm engine):
+# - rsid_index (one file sorted by rsid): 4k rows -> one rsID read directly in ~0.4 ms (16k: ~1 ms;
+#   as SQL, 1M: 34 ms, 16k: 3.9 ms); the file is no bigger;
+# - variants (sorted by pos), 1M -> 16k: one site 17 -> 7 ms as SQL, ~1 ms read directly; +1.0 MB
+#   (+6%, with cpra/rsid stored plain: delta_io._PLAIN_STRINGS; with dictionaries it was +19%);
+# - cpra_index (1 Mb bins, ~3.5M rows each): a cohort lookup decodes one row group (64k: ~0.8 ms,
+#   16k: ~0.3 ms) while the whole-contig cohort scan slows as groups shrink (64k -> 16k: +19%);
+#   64k keeps that scan at 22x bcftools and lookups at 0.4x;
 # - clinvar: a gene's records by pos (the real variant_summary has ~3M rows per assembly).
 DEFAULT_ROW_GROUP_ROWS = 1_000_000
 
