@@ -38,3 +38,14 @@ bench-ingest: setup
 
 clean:
 	rm -rf $(VENV) genolake-data quickstart-out .pytest_cache
+
+# Hail, the JVM peer of the layout benchmark, in its own venv (its pins would clash with .venv's);
+# benchmarks/suite/peers.py finds .venv-hail/bin/python (or $GENOLAKE_HAIL_PYTHON).
+HAIL_VENV ?= .venv-hail
+.PHONY: hail-venv
+hail-venv:
+	@command -v java >/dev/null || { echo "hail needs a Java runtime (Java 11; 17 runs with a warning)"; exit 1; }
+	@[ -x $(HAIL_VENV)/bin/python ] || $(PYTHON) -m venv $(HAIL_VENV)
+	$(HAIL_VENV)/bin/pip install -q --upgrade pip
+	$(HAIL_VENV)/bin/pip install -q hail
+	$(HAIL_VENV)/bin/python -c 'import hail; print("hail", hail.version())'

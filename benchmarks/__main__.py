@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"ingest": "genolake.benchmarks.ingest"}
+BENCHMARKS = {"ingest": "genolake.benchmarks.ingest", "queries": "genolake.benchmarks.queries",
+              "layouts": "genolake.benchmarks.suite.run"}
 
 
 def main(argv=None) -> int:

@@ -247,8 +247,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_simulate)
 
+    b = sub.add_parser("bench", help="measure layouts x workloads on simulated data or your lake "
+                       "(genolake bench --help)", add_help=False)
+    b.add_argument("bench_args", nargs=argparse.REMAINDER)
+    b.set_defaults(func=cmd_bench)
+
     query_cli.add_commands(sub)
     return p
+
+
+def cmd_bench(args) -> int:
+    """The layout benchmark suite (benchmarks/suite/run.py), with its own options."""
+    from genolake.benchmarks.suite.run import main as bench_main
+
+    return bench_main(args.bench_args)
 
 
 def _one_line(text: str) -> str:
@@ -258,12 +270,21 @@ def _one_line(text: str) -> str:
 def main(argv=None) -> int:
     """Run one command; returns the exit status. Every failure is ONE line on stderr, never a traceback
     (GENOLAKE_DEBUG=1 shows it for an internal error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # the benchmark suite parses its own options (--help included)
+        try:
+            return cmd_bench(argparse.Namespace(bench_args=argv[1:]))
+        except SystemExit as stop:
+            if isinstance(stop.code, str):
+                print(stop.code, file=sys.stderr)
+                return 2
+            return stop.code or 0
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a usage mistake (already reported on one line)
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     try:
-        args.func(args)
+        status = args.func(args)
     except GenolakeError as err:
         print(f"genolake: error: {_one_line(err)}", file=sys.stderr)
         return err.exit_code
@@ -278,4 +299,4 @@ def main(argv=None) -> int:
         print(f"genolake: internal error: {type(exc).__name__}: {_one_line(exc)} "
               "(GENOLAKE_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 70
-    return 0
+    return status if isinstance(status, int) else 0
