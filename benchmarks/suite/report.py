@@ -171,7 +171,19 @@ def recommend(result: dict) -> dict:
             continue
         best = min(valid, key=lambda r: r["median_s"])
         out[workload] = {"layout": best["layout"], "reason": reason_for(result, best, rows)}
+        if workload == "ingest":
+            out[workload]["reason"] = _ingest_reason(result, best, rows)
     return out
+
+
+def _ingest_reason(result: dict, best: dict, rows: list[dict]) -> str:
+    """Building a layout starts from the curated tables; the reference layout is the VCF ingest itself."""
+    ref = next((r for r in rows if layouts(result).get(r["layout"], {}).get("reference")), None)
+    text = (f"{best['layout']} is the quickest to build from the curated tables ({fmt_s(best['median_s'])}); "
+            "every layout but the reference starts from them")
+    if ref is not None and ref is not best:
+        text += f", and the reference is the lake's own VCF ingest ({fmt_s(ref['median_s'])})"
+    return text + "."
 
 
 # ---------------------------------------------------------------- tables (shared by Markdown and HTML)
@@ -341,7 +353,7 @@ def plot_storage(result: dict, path: Path) -> Path:
     ax.set_xlim(right=max(sizes) * (3 if ax.get_xscale() == "log" else 1.25))
     ax.xaxis.set_major_formatter(lambda v, _: fmt_bytes(v))
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
     ax.set_title("Storage by layout (bytes on disk)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
