@@ -145,10 +145,14 @@ def test_every_layout_answers_like_the_curated_lake(workload, built, params, tru
 def test_counting_rule_edge_calls(workload, edge_built, edge_params, engine):
     truth = reference(workload, edge_params, engine)
     assert truth.num_rows > 0
-    for name, layout in edge_built.items():
-        con = connect(layout, edge_params)
+    _assert_every_layout_matches(edge_built, edge_params, workload, truth)
+
+
+def _assert_every_layout_matches(built, params, workload, truth):
+    for name, layout in built.items():
+        con = connect(layout, params)
         try:
-            mismatch = compare(run(workload, layout, con, edge_params), truth)
+            mismatch = compare(run(workload, layout, con, params), truth)
         finally:
             con.close()
         assert mismatch is None, f"{name} / {workload}: {mismatch}"
@@ -303,10 +307,4 @@ def test_scattered_cohorts_take_the_set_paths(workload, built, params, engine, m
     monkeypatch.setattr(W, "_MAX_LITERAL", 1)
     scattered = dataclasses.replace(params, cohort=(9, 2, 4, 7, 21))
     truth = reference(workload, scattered, engine)
-    for name, layout in built.items():
-        con = connect(layout, scattered)
-        try:
-            mismatch = compare(run(workload, layout, con, scattered), truth)
-        finally:
-            con.close()
-        assert mismatch is None, f"{name} / {workload}: {mismatch}"
+    _assert_every_layout_matches(built, scattered, workload, truth)
