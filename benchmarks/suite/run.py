@@ -112,7 +112,9 @@ def run(args) -> tuple[dict, int]:
     ingest = None
     if args.lake:
         root = Path(args.lake).resolve()
-        vcf, clinvar = _lake_sources(root, args)
+        if not (root / "catalog.sqlite").is_file():
+            raise SystemExit(f"genolake bench: {root} is not a lake (no catalog.sqlite)")
+        vcf, clinvar, lake_dataset = _lake_sources(root, args)
         name = args.name or root.name
     else:
         scale = args.scale or "tiny"
@@ -120,10 +122,10 @@ def run(args) -> tuple[dict, int]:
         root = work / "lake"
         wait_idle(args.wait_idle, 0.15, log)
         ingest = bench_data.build_lake(root, inputs, log)
-        vcf, clinvar = inputs["vcf"], inputs["clinvar"]
+        vcf, clinvar, lake_dataset = inputs["vcf"], inputs["clinvar"], bench_data.DATASET
         name = args.name or scale
     params = bench_data.make_params(root, vcf, clinvar, work, seed=args.seed, cohort_size=args.cohort_size,
-                                    dataset=args.dataset or bench_data.DATASET)
+                                    dataset=args.dataset or lake_dataset)
     if not args.no_peers:
         from . import peers as P
 
@@ -235,21 +237,20 @@ def _with_bcf(params, bcf):
     return replace(params, bcf=bcf)
 
 
-def _lake_sources(root: Path, args) -> tuple[Path, Path | None]:
-    """The VCF and ClinVar files a lake was built from: --vcf/--clinvar, else its catalog's runs."""
+def _lake_sources(root: Path, args) -> tuple[Path, Path | None, str]:
+    """The VCF and ClinVar files a lake was built from (--vcf/--clinvar, else its catalog's latest
+    runs) and the dataset of its latest VCF ingest."""
     from genolake.benchmarks.queries import _catalog_source
 
-    vcf = Path(args.vcf) if args.vcf else None
-    if vcf is None:
-        src, _ds = _catalog_source(root, "vcf")
-        vcf = Path(src) if src else None
+    src, dataset = _catalog_source(root, "vcf")
+    vcf = Path(args.vcf) if args.vcf else (Path(src) if src else None)
     if vcf is None or not vcf.is_file():
         raise SystemExit(f"genolake bench: the VCF of {root} is not known or not found; give it with --vcf")
     clinvar = Path(args.clinvar) if args.clinvar else None
     if clinvar is None:
         src, _ = _catalog_source(root, "clinvar")
         clinvar = Path(src) if src and Path(src).is_file() else None
-    return vcf, clinvar
+    return vcf, clinvar, dataset or bench_data.DATASET
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--lake", help="your own lake (read only); its VCF from the catalog unless --vcf")
     p.add_argument("--vcf", help="the bgzipped, indexed VCF the lake was ingested from")
     p.add_argument("--clinvar", help="the ClinVar variant_summary the lake holds (for annotate_gene)")
-    p.add_argument("--dataset", help=f"dataset in the lake (default {bench_data.DATASET})")
+    p.add_argument("--dataset", help="dataset in the lake (default: that of its latest VCF ingest)")
     p.add_argument("--layouts", help="comma list, with knobs: bin_1m:rg=16384:zstd=9,flat_sorted:file_rows=2000000")
     p.add_argument("--workloads", help=f"comma list (default all): {', '.join(WORKLOADS)}")
     p.add_argument("--engines", default="duckdb", help=f"query engines (default duckdb; available: {', '.join(ENGINES)})")
