@@ -857,7 +857,7 @@ def markdown(r: dict) -> str:
         f"- Result: {verdict}",
         f"- Input: `{inp['path']}` — {inp['MB']} MB, {inp['samples']:,} samples, "
         f"{_f(inp.get('records'), ',')} records, {_f(inp.get('split_alleles'), ',')} split alleles"
-        + (f" (bcftools read a bgzipped, indexed copy: the file declares no contigs)" if inp.get("peer_input") else ""),
+        + (" (bcftools read a bgzipped, indexed copy: the file declares no contigs)" if inp.get("peer_input") else ""),
         f"- Machine: {hw['nproc']} CPUs ({hw['cpu_model']}), {hw['ram_GiB']} GiB RAM; "
         f"python {v['python']}, genolake {v['genolake']}, bcftools {v['bcftools']}, cyvcf2 {v['cyvcf2']}, "
         f"pyarrow {v['pyarrow']}, deltalake {v['deltalake']}",

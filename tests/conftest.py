@@ -61,3 +61,14 @@ def curated_state(lake) -> dict:
     """What a reader could see: published versions and every file under curated/."""
     files = sorted(str(p.relative_to(lake.root)) for p in (lake.root / "curated").rglob("*") if p.is_file())
     return {"snapshot": lake.catalog.snapshot(), "files": files}
+
+
+@pytest.fixture(scope="session")
+def ql(tmp_path_factory, sim_cohort):
+    """The six-dataset query lake of tests/test_query_frequencies.py (its docstring says what is in
+    it), built once and read by every query test module."""
+    from test_query_frequencies import build_query_lake
+
+    q = build_query_lake(tmp_path_factory.mktemp("qlake"), sim_cohort)
+    yield q
+    q.engine.close()

@@ -18,7 +18,7 @@ import pytest
 import genolake
 from genolake import cli
 from conftest import CLINVAR_EXCERPT, curated_state
-from lake_checks import BASE_VCF, SEED_VCF, VCF_DIR, base_parts, fields, joined, read_reason, run_cli
+from lake_checks import SEED_VCF, VCF_DIR, base_parts, fields, joined, read_reason, run_cli
 
 N_HEADER = 51  # lines of BASE_VCF's header; its first record is line 52
 

@@ -14,7 +14,6 @@ from genolake import cli
 from genolake.lake.delta_io import table_version
 from genolake.lake.schemas import ALL_TABLES
 from conftest import CLINVAR_EXCERPT, VCF_DIR
-from lake_checks import SEED_VCF
 
 VCF = VCF_DIR / "phase1_chr22_5samples.vcf.gz"  # has rsIDs, so all five VCF tables get rows
 

@@ -9,19 +9,11 @@ import fnmatch
 
 import pytest
 from oracle import have_bcftools
-from test_query_frequencies import build_query_lake
 
 from genolake.lake.errors import QueryError
 from genolake.queries.cohorts import COHORT_KEYS, Cohort, cohort_sql, resolve
 
 pytestmark = pytest.mark.skipif(not have_bcftools(), reason="bcftools/tabix not on PATH")
-
-
-@pytest.fixture(scope="module")
-def ql(tmp_path_factory, sim_cohort):
-    q = build_query_lake(tmp_path_factory.mktemp("qlake"), sim_cohort)
-    yield q
-    q.engine.close()
 
 
 def everyone(ql) -> list[dict]:

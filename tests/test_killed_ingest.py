@@ -9,13 +9,11 @@ process, and once at a moment chosen by the clock, with worker processes running
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

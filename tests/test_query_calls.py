@@ -9,19 +9,11 @@ import gzip
 
 import pytest
 from oracle import have_bcftools, plain_records, plain_stored_calls
-from test_query_frequencies import build_query_lake
 
 from genolake.lake.errors import QueryError
 from genolake.queries.analyses.calls import CARRIERS_SCHEMA, SAMPLE_VARIANTS_SCHEMA, carriers, genotype_text, sample_variants
 
 pytestmark = pytest.mark.skipif(not have_bcftools(), reason="bcftools/tabix not on PATH")
-
-
-@pytest.fixture(scope="module")
-def ql(tmp_path_factory, sim_cohort):
-    q = build_query_lake(tmp_path_factory.mktemp("qlake"), sim_cohort)
-    yield q
-    q.engine.close()
 
 
 def expected_text(alleles: list[str], a: int, phased: bool) -> str:

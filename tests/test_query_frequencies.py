@@ -93,13 +93,6 @@ def build_query_lake(root: Path, sim) -> QueryLake:
     return QueryLake(lake, connect(lake), vcfs, panels, root / "bcf")
 
 
-@pytest.fixture(scope="module")
-def ql(tmp_path_factory, sim_cohort):
-    q = build_query_lake(tmp_path_factory.mktemp("qlake"), sim_cohort)
-    yield q
-    q.engine.close()
-
-
 # ------------------------------------------------------------------------------ the oracle
 
 

@@ -22,7 +22,6 @@ import os
 import tempfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
