@@ -115,13 +115,15 @@ def plain_stored_calls(vcf: Path) -> dict[tuple, dict]:
     return out
 
 
-def plain_site_counts(vcf: Path) -> dict[tuple, dict]:
-    """n_het, n_hom_alt, n_missing per split allele."""
+def plain_site_counts(vcf: Path, samples: list[str] | None = None) -> dict[tuple, dict]:
+    """n_het, n_hom_alt, n_missing per split allele, over `samples` (default: all)."""
+    keep = None if samples is None else set(samples)
     out: dict[tuple, dict] = {}
     for contig, pos, ref, alts, calls in plain_records(vcf):
+        chosen = [alleles for s, alleles, _ in calls if keep is None or s in keep]
         for a, alt in enumerate(alts, start=1):
             het = hom = miss = 0
-            for _, alleles, _ in calls:
+            for alleles in chosen:
                 if "." in alleles:
                     miss += 1
                     continue
