@@ -48,7 +48,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -60,8 +59,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-GiB = 2**30
-MiB = 2**20
+from .common import GiB, MiB, CpuWatch, git_state, hardware, need_psutil, versions, wait_idle
+
 BENCH_DATA = Path("/work/bench-data")
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "genolake" / "bench"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -77,14 +76,6 @@ TARGETS = {  # name: (ratio key, limit, description)
     "storage": ("storage_ratio", 2.0, "(variants+genotypes) bytes <= 2.0x VCF.gz"),
 }
 STORAGE_TABLES = ("variants", "genotypes", "cpra_index", "rsid_index", "samples")
-
-
-def _psutil():
-    try:
-        import psutil
-    except ImportError:
-        raise SystemExit("the ingest benchmark needs psutil: pip install -e '.[bench]' (or pip install psutil)")
-    return psutil
 
 
 # ---------------------------------------------------------------- measuring one command
@@ -167,7 +158,7 @@ class _TreeSampler(threading.Thread):
 
     def __init__(self, pids: list[int], interval: float, skip_roots: bool, pss_every: int = 10):
         super().__init__(daemon=True)
-        self.psutil = _psutil()
+        self.psutil = need_psutil()
         self.roots = []
         for pid in pids:
             try:
@@ -260,7 +251,7 @@ def measure(cmds: list[list[str]], *, interval: float = 0.05, stdout_path: Path 
     straight from this process is not the child's own (Linux keeps the high-water mark of the
     address space replaced by exec, i.e. this Python's, after vfork), so wait4 here would report
     the benchmark's own memory. GNU time is a few-MB C program: its %M is the command's."""
-    _psutil()
+    need_psutil()
     launcher = gnu_time()
     with tempfile.TemporaryDirectory(prefix="genolake-bench-io-") as io_dir:
         io = Path(io_dir)
@@ -319,49 +310,6 @@ def measure(cmds: list[list[str]], *, interval: float = 0.05, stdout_path: Path 
         peak_rss_by_role_bytes=sampler.by_role(), max_processes=sampler.max_procs, n_samples=sampler.n,
         timeline=sampler.timeline(), stdout=stdout, stderr=stderr,
     )
-
-
-class _CpuWatch:
-    """CPU seconds used on the whole machine, and by this process (the RSS sampler), over a stretch.
-
-    `others(measured)` is what neither the measured processes nor this one used: other load."""
-
-    def __enter__(self):
-        self.t = _psutil().cpu_times()
-        self.own = sum(os.times()[:2])
-        return self
-
-    def __exit__(self, *exc):
-        t1 = _psutil().cpu_times()
-        busy = lambda t: sum(getattr(t, f) for f in t._fields if f not in ("idle", "iowait", "guest", "guest_nice"))
-        self.busy_s = busy(t1) - busy(self.t)
-        self.own_s = sum(os.times()[:2]) - self.own
-        return False
-
-    def others(self, measured: "Measured") -> float:
-        return max(0.0, self.busy_s - measured.cpu_s - self.own_s)
-
-
-def wait_idle(max_wait: float, below: float, log) -> float:
-    """Wait (at most `max_wait` s) until the machine is idle: two 2-s windows in a row in which all
-    processes together used less than `below` cores. Returns the seconds waited."""
-    if max_wait <= 0:
-        return 0.0
-    psutil = _psutil()
-    busy = lambda t: sum(getattr(t, f) for f in t._fields if f not in ("idle", "iowait", "guest", "guest_nice"))
-    t0 = time.perf_counter()
-    quiet, told = 0, False
-    while time.perf_counter() - t0 < max_wait:
-        a, ta = busy(psutil.cpu_times()), time.perf_counter()
-        time.sleep(2.0)
-        used = (busy(psutil.cpu_times()) - a) / (time.perf_counter() - ta)
-        quiet = quiet + 1 if used < below else 0
-        if quiet >= 2:
-            break
-        if not told and quiet == 0:
-            log(f"[bench]   waiting for the machine to go idle ({used:.2f} cores busy) ...")
-            told = True
-    return time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------- input data
@@ -523,57 +471,6 @@ def storage(lake_root: Path) -> dict:
 
 # ---------------------------------------------------------------- environment
 
-def _run_text(cmd: list[str]) -> str:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def hardware() -> dict:
-    cpu_model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = _psutil().virtual_memory().total
-    return {"nproc": os.cpu_count(), "nproc_available": len(os.sched_getaffinity(0)), "cpu_model": cpu_model,
-            "ram_bytes": ram, "ram_GiB": round(ram / GiB, 1), "kernel": platform.release(),
-            "machine": platform.machine()}
-
-
-def versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("genolake", "cyvcf2", "pyarrow", "deltalake", "duckdb", "numpy", "psutil"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    lines = _run_text(["bcftools", "--version"]).splitlines()
-    out["bcftools"] = lines[0].split()[-1] if lines else None
-    out["htslib"] = next((l.split()[2] for l in lines if l.startswith("Using htslib")), None)
-    return out
-
-
-def git_state() -> dict:
-    repo = Path(__file__).resolve().parents[1]
-    commit = _run_text(["git", "-C", str(repo), "rev-parse", "HEAD"])
-    try:
-        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
-                                text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        status = ""
-    lines = [l for l in status.splitlines() if len(l) > 3]
-    return {"commit": commit or None,
-            "modified_files": [l[3:] for l in lines if not l.startswith("??")],
-            "untracked_files": [l[3:] for l in lines if l.startswith("??")]}
-
-
 def vcf_samples(vcf: Path) -> int:
     out = subprocess.run(["bcftools", "query", "-l", str(vcf)], capture_output=True, text=True, check=True).stdout
     return len(out.split())
@@ -661,9 +558,9 @@ def run_benchmark(args) -> tuple[dict, int]:
                 prepare(attempt)
             waited = wait_idle(args.wait_idle, args.idle_below, log)
             acct["idle_wait"] += waited
-            with _CpuWatch() as cw:
+            with CpuWatch() as cw:
                 m = run_once(attempt)
-            m.others_cpu_s = cw.others(m)
+            m.others_cpu_s = cw.others(m.cpu_s)
             m.waited_for_idle_s = waited
             acct["sampler_cpu"] += cw.own_s
             load = m.others_cpu_s / max(m.wall_s, 1e-6)
@@ -961,7 +858,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.repeat < 1:
         raise SystemExit("--repeat must be at least 1")
-    _psutil()
+    need_psutil()
     for tool in ("bcftools",):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not on PATH")

@@ -83,11 +83,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .ingest import (BENCH_DATA, DEFAULT_DATA_DIR, SCALES, Measured, _psutil, git_state, hardware, indexed_copy,
-                     measure, versions, wait_idle, warm_page_cache)
+from .common import (MiB, CpuWatch, git_state, hardware, need_psutil, reset_vmhwm, spread, versions, vmhwm,
+                     wait_idle)
+from .ingest import BENCH_DATA, DEFAULT_DATA_DIR, SCALES, Measured, indexed_copy, measure, warm_page_cache
 
-MiB = 2**20
-GiB = 2**30
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 DATASET = "bench"
 QUERY_FMT = r"%CHROM\t%POS\t%ID\t%REF\t%ALT\t%AN\t%AC\n"
@@ -134,50 +133,6 @@ def run_pipeline(cmds: list[list[str]], stdout_path: Path | None = None) -> dict
             out.close()
     return {"wall_s": wall, "returncode": next((c for c in codes if c != 0), 0),
             "stdout": stdout.decode(errors="replace"), "stderr": b"".join(errs).decode(errors="replace")}
-
-
-class CpuWatch:
-    """CPU seconds the whole machine used over a stretch, minus this process and its reaped children."""
-
-    def __enter__(self):
-        self.t = _psutil().cpu_times()
-        self.own = sum(os.times()[:4])
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        t1 = _psutil().cpu_times()
-        busy = lambda t: sum(getattr(t, f) for f in t._fields if f not in ("idle", "iowait", "guest", "guest_nice"))
-        self.wall_s = time.perf_counter() - self.t0
-        self.others_s = max(0.0, busy(t1) - busy(self.t) - (sum(os.times()[:4]) - self.own))
-        return False
-
-
-def spread(xs: list[float]) -> dict:
-    xs = sorted(xs)
-    if not xs:
-        return {}
-    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
-    return {"median_s": statistics.median(xs), "p25_s": q[0], "p75_s": q[2], "min_s": xs[0], "max_s": xs[-1],
-            "n": len(xs), "runs_s": xs}
-
-
-def _vmhwm() -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_vmhwm() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def sql_breakdown(engine, fn, runs: int) -> dict:
@@ -562,13 +517,13 @@ def run_benchmark(args) -> tuple[dict, int]:
             acct["idle_wait"] += waited
             with CpuWatch() as cw:
                 out = run_once()
-            load = cw.others_s / max(cw.wall_s, 1e-6)
+            load = cw.others() / max(cw.wall_s, 1e-6)
             if load <= args.max_other_load or attempt == args.retries:
-                acct["contention"] += cw.others_s
-                return out, {"others_cpu_s": round(cw.others_s, 3), "others_cores": round(load, 3),
+                acct["contention"] += cw.others()
+                return out, {"others_cpu_s": round(cw.others(), 3), "others_cores": round(load, 3),
                              "waited_for_idle_s": round(waited, 1), "attempt": attempt}
             log(f"[bench]   {label}: other processes used {load:.2f} cores meanwhile: again")
-            acct["retries"].append({"what": label, "others_cpu_s": cw.others_s, "wall_s": cw.wall_s})
+            acct["retries"].append({"what": label, "others_cpu_s": cw.others(), "wall_s": cw.wall_s})
         raise AssertionError("unreachable")
 
     try:
@@ -645,7 +600,7 @@ def run_benchmark(args) -> tuple[dict, int]:
                     else:
                         same &= a.equals(first)
                     del a
-                hwm0 = _vmhwm() if rss and _reset_vmhwm() else None
+                hwm0 = vmhwm() if rss and reset_vmhwm() else None
                 for _ in range(repeat):
                     t = time.perf_counter()
                     a = fn()
@@ -655,7 +610,7 @@ def run_benchmark(args) -> tuple[dict, int]:
                     else:
                         same &= a.equals(first)
                     del a
-                peak = _vmhwm() if rss else None
+                peak = vmhwm() if rss else None
                 return first, same, times, (hwm0, peak)
             (first, same, times, mem), cont = timed(key, once)
             info = {"genolake": {**spread(times), **cont, "answer_rows": first.num_rows,
@@ -1023,7 +978,7 @@ def main(argv=None) -> int:
     args.only = "".join(sorted(set(args.only.lower())))
     if not args.only or set(args.only) - set("abcd"):
         raise SystemExit("--only takes letters among a, b, c, d")
-    _psutil()
+    need_psutil()
     for tool in ("bcftools", "tabix", "bgzip"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not on PATH")

@@ -28,8 +28,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from genolake.benchmarks.ingest import DEFAULT_DATA_DIR, git_state, hardware, versions, wait_idle
-from genolake.benchmarks.queries import _reset_vmhwm, _vmhwm
+from genolake.benchmarks.common import git_state, hardware, reset_vmhwm, spread, versions, vmhwm, wait_idle
+from genolake.benchmarks.ingest import DEFAULT_DATA_DIR
 
 from . import data as bench_data
 from .contract import WORKLOADS
@@ -54,10 +54,9 @@ def _rchar() -> int | None:
 
 
 def _spread(xs: list[float]) -> dict:
-    xs = sorted(xs)
-    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
-    return {"times_s": xs, "median_s": statistics.median(xs), "p25_s": q[0], "p75_s": q[2],
-            "min_s": xs[0], "max_s": xs[-1]}
+    """`common.spread` in the suite's contract form (times_s)."""
+    d = spread(xs)
+    return {"times_s": d.pop("runs_s"), **{k: v for k, v in d.items() if k != "n"}}
 
 
 def time_workload(fn, truth, compare, repeat: int, warmup: int) -> dict:
@@ -68,7 +67,7 @@ def time_workload(fn, truth, compare, repeat: int, warmup: int) -> dict:
         fn()
     del answer
     gc.collect()
-    hwm_ok = _reset_vmhwm()
+    hwm_ok = reset_vmhwm()
     times, reads = [], []
     for _ in range(repeat):
         r0 = _rchar()
@@ -80,7 +79,7 @@ def time_workload(fn, truth, compare, repeat: int, warmup: int) -> dict:
             reads.append(r1 - r0)
     return {"valid": mismatch is None, "mismatch": mismatch, **_spread(times),
             "bytes_read": int(statistics.median(reads)) if reads else None,
-            "peak_rss_bytes": _vmhwm() if hwm_ok else None}
+            "peak_rss_bytes": vmhwm() if hwm_ok else None}
 
 
 def parse_list(text: str | None, known, what: str) -> list[str]:
@@ -165,11 +164,11 @@ def run(args) -> tuple[dict, int]:
     for spec in specs:
         wait_idle(args.wait_idle, 0.15, log)
         log(f"[bench] building layout {spec.name} ...")
-        _reset_vmhwm()
+        reset_vmhwm()
         built = L.build(spec, params)
         result["layouts"][spec.name] = {
             "description": spec.description, "knobs": _knobs(spec), "bytes": built.bytes, "files": len(built.files),
-            "build_s": built.build_s, "peak_rss_bytes": _vmhwm(), "reference": spec.reference, "peer": spec.peer}
+            "build_s": built.build_s, "peak_rss_bytes": vmhwm(), "reference": spec.reference, "peer": spec.peer}
         if spec.reference and ingest:
             result["layouts"][spec.name]["build_s"] = ingest["wall_s"]
             result["layouts"][spec.name]["peak_rss_bytes"] = ingest["peak_rss_bytes"]
