@@ -70,6 +70,47 @@ def wait_idle(max_wait: float, below: float, log) -> float:
     return time.perf_counter() - t0
 
 
+class LoadGuard:
+    """Measures a step when the machine is idle, and again (up to `retries` times) when other
+    processes used more than `max_other_load` cores meanwhile; keeps the account of waiting,
+    contention and discarded attempts that a result reports (`summary()`)."""
+
+    def __init__(self, *, wait_idle_s: float, idle_below: float, max_other_load: float, retries: int, log):
+        self.wait_idle_s, self.idle_below, self.max_other_load, self.retries, self.log = \
+            wait_idle_s, idle_below, max_other_load, retries, log
+        self.load_before = os.getloadavg()
+        self.contention_s = self.idle_wait_s = self.own_cpu_s = 0.0
+        self.discarded: list[dict] = []
+
+    def run(self, label: str, run_once, *, measured_cpu=None, failed=None, prepare=None, discard=None):
+        """`run_once(attempt)` -> out; returns (out, others_cpu_s, waited_s, attempt, wall_s).
+        `measured_cpu(out)`: CPU seconds of the measured processes (default: reaped children);
+        `failed(out)`: a failed step is kept as it is; `prepare`/`discard(attempt)` around attempts."""
+        for attempt in range(self.retries + 1):
+            if prepare:
+                prepare(attempt)
+            waited = wait_idle(self.wait_idle_s, self.idle_below, self.log)
+            self.idle_wait_s += waited
+            with CpuWatch() as cw:
+                out = run_once(attempt)
+            others = cw.others(measured_cpu(out) if measured_cpu else None)
+            self.own_cpu_s += cw.own_s
+            load = others / max(cw.wall_s, 1e-6)
+            if (failed and failed(out)) or load <= self.max_other_load or attempt == self.retries:
+                self.contention_s += others
+                return out, others, waited, attempt, cw.wall_s
+            self.log(f"[bench]   {label}: {cw.wall_s:.1f} s but other processes used {load:.2f} cores meanwhile: again")
+            self.discarded.append({"what": label, "wall_s": cw.wall_s, "others_cpu_s": others})
+            if discard:
+                discard(attempt)
+        raise AssertionError("unreachable")
+
+    def summary(self) -> dict:
+        return {"load_average": {"before": self.load_before, "after": os.getloadavg()},
+                "contention_cpu_s": round(self.contention_s, 2), "waited_for_idle_s": round(self.idle_wait_s, 1),
+                "contended_attempts_discarded": self.discarded}
+
+
 # ---------------------------------------------------------------- the machine
 
 def _run_text(cmd: list[str]) -> str:

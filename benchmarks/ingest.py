@@ -59,7 +59,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .common import GiB, MiB, CpuWatch, git_state, hardware, need_psutil, versions, wait_idle
+from .common import GiB, MiB, LoadGuard, git_state, hardware, need_psutil, versions
 
 BENCH_DATA = Path("/work/bench-data")
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "genolake" / "bench"
@@ -525,7 +525,6 @@ def run_benchmark(args) -> tuple[dict, int]:
     work = Path(tempfile.mkdtemp(prefix="genolake-bench-", dir=args.work_dir))
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if not args.quiet else (lambda *a: None)
     started = _dt.datetime.now(_dt.timezone.utc)
-    load_before = os.getloadavg()
     status = 0
     result: dict = {
         "benchmark": "ingest", "name": name, "scale": args.scale if not args.vcf else None,
@@ -547,31 +546,17 @@ def run_benchmark(args) -> tuple[dict, int]:
     log(f"[bench] {name}: {vcf} ({vcf_bytes / 1e6:.1f} MB, {result['input']['samples']} samples); work dir {work}")
     result["input"]["page_cache_warm_read_s"] = warm_page_cache(vcf)
 
-    acct = {"contention": 0.0, "sampler_cpu": 0.0, "idle_wait": 0.0, "retries": []}
+    guard = LoadGuard(wait_idle_s=args.wait_idle, idle_below=args.idle_below, max_other_load=args.max_other_load,
+                      retries=args.retries, log=log)
     fill = None
     views, ingests, inits, checks, stores = [], [], [], [], []
 
     def timed(label: str, run_once, prepare=None, discard=None) -> Measured:
         """Measure once; again (up to --retries) when other processes used more than --max-other-load cores."""
-        for attempt in range(args.retries + 1):
-            if prepare:
-                prepare(attempt)
-            waited = wait_idle(args.wait_idle, args.idle_below, log)
-            acct["idle_wait"] += waited
-            with CpuWatch() as cw:
-                m = run_once(attempt)
-            m.others_cpu_s = cw.others(m.cpu_s)
-            m.waited_for_idle_s = waited
-            acct["sampler_cpu"] += cw.own_s
-            load = m.others_cpu_s / max(m.wall_s, 1e-6)
-            if m.returncode != 0 or load <= args.max_other_load or attempt == args.retries:
-                acct["contention"] += m.others_cpu_s
-                return m
-            log(f"[bench]   {label}: {m.wall_s:.1f} s but other processes used {load:.2f} cores meanwhile: again")
-            acct["retries"].append({"what": label, "wall_s": m.wall_s, "others_cpu_s": m.others_cpu_s})
-            if discard:
-                discard(attempt)
-        raise AssertionError("unreachable")
+        m, others, waited, _, _ = guard.run(label, run_once, measured_cpu=lambda m: m.cpu_s,
+                                            failed=lambda m: m.returncode != 0, prepare=prepare, discard=discard)
+        m.others_cpu_s, m.waited_for_idle_s = others, waited
+        return m
 
     try:
         # -- the oracle (also the fill-tags peer), once
@@ -645,11 +630,8 @@ def run_benchmark(args) -> tuple[dict, int]:
             result["work_dir"] = str(work)
 
     result["finished_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    result["load_average"] = {"before": load_before, "after": os.getloadavg()}
-    result["contention_cpu_s"] = round(acct["contention"], 1)
-    result["sampler_cpu_s"] = round(acct["sampler_cpu"], 1)
-    result["waited_for_idle_s"] = round(acct["idle_wait"], 1)
-    result["contended_attempts_discarded"] = acct["retries"]
+    result.update(guard.summary())
+    result["sampler_cpu_s"] = round(guard.own_cpu_s, 1)
 
     oracle = checks[-1] if checks else None
     valid = bool(checks) and all(c["valid"] for c in checks) and status == 0

@@ -72,7 +72,6 @@ import datetime as _dt
 import gc
 import gzip
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -83,8 +82,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import (MiB, CpuWatch, git_state, hardware, need_psutil, reset_vmhwm, spread, versions, vmhwm,
-                     wait_idle)
+from .common import (MiB, LoadGuard, git_state, hardware, need_psutil, reset_vmhwm, spread, versions, vmhwm)
 from .ingest import BENCH_DATA, DEFAULT_DATA_DIR, SCALES, Measured, indexed_copy, measure, warm_page_cache
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -505,26 +503,16 @@ def run_benchmark(args) -> tuple[dict, int]:
         "workloads": {}, "targets": [],
     }
     result["settings"]["python"] = sys.executable
-    load_before = os.getloadavg()
-    acct = {"contention": 0.0, "idle_wait": 0.0, "retries": []}
+    guard = LoadGuard(wait_idle_s=args.wait_idle, idle_below=args.idle_below, max_other_load=args.max_other_load,
+                      retries=args.retries, log=log)
     status = 0
     checks_ok = True
 
     def timed(label: str, run_once):
         """Run a whole workload (its repeats); again when other processes used too much CPU meanwhile."""
-        for attempt in range(args.retries + 1):
-            waited = wait_idle(args.wait_idle, args.idle_below, log)
-            acct["idle_wait"] += waited
-            with CpuWatch() as cw:
-                out = run_once()
-            load = cw.others() / max(cw.wall_s, 1e-6)
-            if load <= args.max_other_load or attempt == args.retries:
-                acct["contention"] += cw.others()
-                return out, {"others_cpu_s": round(cw.others(), 3), "others_cores": round(load, 3),
-                             "waited_for_idle_s": round(waited, 1), "attempt": attempt}
-            log(f"[bench]   {label}: other processes used {load:.2f} cores meanwhile: again")
-            acct["retries"].append({"what": label, "others_cpu_s": cw.others(), "wall_s": cw.wall_s})
-        raise AssertionError("unreachable")
+        out, others, waited, attempt, wall = guard.run(label, lambda _attempt: run_once())
+        return out, {"others_cpu_s": round(others, 3), "others_cores": round(others / max(wall, 1e-6), 3),
+                     "waited_for_idle_s": round(waited, 1), "attempt": attempt}
 
     try:
         # ------------------------------------------------------------ inputs and the lake
@@ -797,10 +785,7 @@ def run_benchmark(args) -> tuple[dict, int]:
             result["work_dir"] = str(work)
 
     result["finished_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    result["load_average"] = {"before": load_before, "after": os.getloadavg()}
-    result["contention_cpu_s"] = round(acct["contention"], 2)
-    result["waited_for_idle_s"] = round(acct["idle_wait"], 1)
-    result["contended_attempts_discarded"] = acct["retries"]
+    result.update(guard.summary())
     valid = status == 0 and checks_ok and len(result["workloads"]) == sum(k[0] in args.only for k in TARGETS)
     result["valid"] = valid
     for key, (what, kind, limit) in TARGETS.items():
