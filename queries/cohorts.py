@@ -201,29 +201,71 @@ def as_cohort(value) -> Cohort:
     raise QueryError(f"a cohort is a Cohort, text like 'super_pop=EAS' or a list of sample IDs, got {value!r}")
 
 
+# A sample-list file is user input: read at most this much, as IDs, and never echo what else it holds.
+MAX_SAMPLE_FILE_BYTES = 16 * 1024 * 1024
+_SAMPLE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_SHOWN_IDS = 3  # IDs an error names at most
+
+
+def looks_like_sample_id(text: str) -> bool:
+    """Letters, digits, '_', '.', '-', at most 64 characters (what an error may show of user text)."""
+    return bool(_SAMPLE_ID_RE.match(text))
+
+
+def masked(text: str) -> str:
+    """`text` when it looks like a sample ID, else only its length: "<23 chars hidden>"."""
+    return text if looks_like_sample_id(text) else f"<{len(text)} chars hidden>"
+
+
+def masked_ids(names, n: int = _SHOWN_IDS) -> str:
+    """At most `n` of `names`, masked unless they look like sample IDs, then "and N more"."""
+    names = list(names)
+    text = ", ".join(masked(x) for x in names[:n])
+    return text + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
 def _read_sample_file(path_text: str) -> tuple[str, ...]:
+    """Sample IDs from a file: one per line (a panel-like file: its first column) or separated by
+    commas/whitespace on one line; '#' starts a comment; a first 'sample'/'id' header is skipped.
+    At most MAX_SAMPLE_FILE_BYTES of text; anything that is not a sample ID is refused without
+    showing it (the file could be anything: /etc/shadow, /proc/self/environ)."""
     path = Path(path_text).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise QueryError(f"cohort file {path_text}: no such file")
+    if not path.is_file():
+        raise QueryError(f"cohort file {path_text}: not a regular file")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise QueryError(f"cohort file {path_text}: cannot read it as text ({err.__class__.__name__})") from None
-    ids: dict[str, None] = {}
-    first = True
-    for line in lines:
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        token = line.split()[0]
-        if first and token.lower() in _FILE_HEADER_WORDS:  # a header row (e.g. a panel file's "sample")
-            first = False
-            continue
-        first = False
-        ids[token] = None
-    if not ids:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SAMPLE_FILE_BYTES + 1)  # /proc files report size 0: read, bounded
+    except OSError as err:
+        raise QueryError(f"cohort file {path_text}: cannot read it ({err.strerror or err.__class__.__name__})") from None
+    if len(data) > MAX_SAMPLE_FILE_BYTES:
+        raise QueryError(f"cohort file {path_text} is larger than {MAX_SAMPLE_FILE_BYTES // (1024 * 1024)} MiB; "
+                         "a sample list has one sample ID per line")
+    if b"\x00" in data:
+        raise QueryError(f"cohort file {path_text} is not a text list of sample IDs (it holds binary data)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise QueryError(f"cohort file {path_text} is not UTF-8 text; a sample list has one sample ID per line") from None
+    lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    tokens: list[str] = []
+    for i, line in enumerate(lines):
+        if len(lines) == 1 or "," in line:  # "A,B,C" or "A B C": every field
+            fields_ = [t for t in re.split(r"[,\s]+", line) if t]
+        else:  # one per line; a panel-like file's first column
+            fields_ = line.split()[:1]
+        if i == 0 and fields_ and fields_[0].lower() in _FILE_HEADER_WORDS:  # a header row
+            fields_ = fields_[1:] if len(lines) == 1 else []
+        tokens.extend(fields_)
+    if not tokens:
         raise QueryError(f"cohort file {path_text} lists no samples (one sample ID per line)")
-    return tuple(ids)
+    bad = [t for t in tokens if not looks_like_sample_id(t)]
+    if bad:
+        raise QueryError(f"cohort file {path_text}: {len(bad)} of {len(tokens)} entries are not sample IDs "
+                         f"(letters, digits, _ . -, at most 64 characters): {masked_ids(bad)}")
+    return tuple(dict.fromkeys(tokens))
 
 
 _GLOB_SPECIAL = set(".^$+(){}|\\")
@@ -503,4 +545,4 @@ def _check_names(c: Cohort, cols: dict[str, list]) -> None:
         missing = [s for s in c.samples if s not in known_ids]
         if missing:
             noun = "sample" if len(missing) == 1 else f"{len(missing)} samples"
-            raise QueryError(f"{noun} not in {where}: {_shown(missing)}")
+            raise QueryError(f"{noun} not in {where}: {masked_ids(missing)}")

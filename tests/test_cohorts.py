@@ -6,6 +6,7 @@ is test_query_frequencies' six-dataset lake (sp, mt and pc share sample IDs)."""
 from __future__ import annotations
 
 import fnmatch
+from pathlib import Path
 
 import pytest
 from oracle import have_bcftools
@@ -136,7 +137,7 @@ def test_unknown_names_are_errors(ql):
     with pytest.raises(QueryError, match="^dataset 'nope' is not in the lake; datasets: hx, mp, mt, pc, sim, sp$"):
         resolve(ql.engine, "dataset=nope")
     # quoting: a hostile sample name is a name, not SQL
-    with pytest.raises(QueryError, match="sample not in the lake: x'\\) OR TRUE --"):
+    with pytest.raises(QueryError, match="^sample not in the lake: <14 chars hidden>$"):  # quoted, and not echoed
         resolve(ql.engine, Cohort(samples=("x') OR TRUE --",)))
 
 
@@ -197,3 +198,39 @@ def test_resolved_cohorts_follow_the_engine_snapshot(tmp_path):
     assert both.sizes == {"hx": 1, "mp": 1} and both.totals == {"hx": 3, "mp": 3}
     assert members_of(engine, "samples=S1,S3") is not first and members_of(engine, "samples=S1,S3").sizes == {"mp": 2}
     engine.close()
+
+
+def test_sample_file_is_read_as_ids_and_never_echoed(tmp_path):
+    """Issue item 4: `file=/etc/shadow` answered "24 samples not in the lake: root:*:20228:…" and
+    `file=/proc/self/environ` printed the environment."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:*:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\nbin:$6$s3cret$hash:20228::::::\n")
+    with pytest.raises(QueryError) as err:
+        Cohort.parse(f"file={secret}")
+    text = str(err.value).split(str(secret), 1)[1]  # what follows the path
+    assert "\n" not in text and "3 of 3 entries are not sample IDs" in text
+    assert "root" not in text and "s3cret" not in text and "chars hidden>" in text
+    environ = tmp_path / "environ"
+    environ.write_bytes(b"HOME=/root\x00SECRET_TOKEN=abc123\x00")
+    with pytest.raises(QueryError) as err:
+        Cohort.parse(f"file={environ}")
+    assert "SECRET" not in str(err.value) and "binary" in str(err.value)
+    if Path("/proc/self/environ").exists():  # stat size 0: still read, bounded, and refused
+        with pytest.raises(QueryError) as err:
+            Cohort.parse("file=/proc/self/environ")
+        assert "=" not in str(err.value).split("/proc/self/environ", 1)[1]
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"HG00096\n" * (2 * 1024 * 1024 + 1))  # > 16 MiB
+    with pytest.raises(QueryError, match="larger than 16 MiB"):
+        Cohort.parse(f"file={big}")
+    one_line = tmp_path / "one.txt"
+    one_line.write_text("HG00096, HG00099 NA18486\n")
+    assert Cohort.parse(f"file={one_line}").samples == ("HG00096", "HG00099", "NA18486")
+
+
+def test_unknown_ids_from_a_file_name_the_count_and_three_at_most(ql, tmp_path):
+    f = tmp_path / "ids.txt"
+    f.write_text("".join(f"NOPE{i}\n" for i in range(10)))
+    with pytest.raises(QueryError) as err:
+        resolve(ql.engine, f"file={f}")
+    assert str(err.value) == "10 samples not in the lake: NOPE0, NOPE1, NOPE2 and 7 more"
