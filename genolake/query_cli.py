@@ -201,12 +201,15 @@ def cmd_af(args):
     from genolake.queries.analyses.frequencies import allele_frequency, population_frequencies
 
     kwargs = dict(selectors, cohort=_cohort(args), dataset=args.dataset, assembly=args.assembly,
-                  genes_file=args.genes)
+                  genes_file=args.genes, strict=args.strict)
     engine = _engine(args)
     if args.by:
         table = population_frequencies(engine, **kwargs, by=_by(args.by))
     else:
         table = allele_frequency(engine, **kwargs)
+    note = (table.schema.metadata or {}).get(b"genolake.unknown_note")
+    if note:  # the found ones are the answer; the unknown ones are named once, apart from it
+        print(f"genolake: warning: {note.decode()}", file=sys.stderr)
     _emit(args, table)
 
 
@@ -301,6 +304,9 @@ def add_commands(sub) -> None:
     pick.add_argument("--gene", help="a gene symbol (extent from ClinVar or --genes)")
     _cohort_option(af)
     af.add_argument("--by", help="one column per group: super_pop, pop or sex")
+    af.add_argument("--strict", action="store_true",
+                    help="an unknown rsID or CPRA is an error (exit 6); default: answer the found ones and "
+                         "name the unknown ones on stderr")
     _dataset_option(af)
     _assembly_options(af)
     _output_options(af)

@@ -226,7 +226,7 @@ def test_sql_formats(capsys, qlake, engine):
 @pytest.fixture(scope="module")
 def bad_requests(picks):
     return {
-        "unknown rsID": (["query", "af", "--rsid", "rs999999999"], 6),
+        "unknown rsID": (["query", "af", "--rsid", "rs999999999", "--strict"], 6),
         "unknown rsID (carriers)": (["query", "carriers", "rs999999999"], 6),
         "not an rsID": (["query", "af", "--rsid", "rsX12"], 6),
         "malformed region": (["query", "af", "--region", "22:abc-def"], 6),
@@ -331,7 +331,7 @@ def test_a_real_process(qlake, engine, picks):
     api = genolake.population_frequencies(engine, rsids=picks["rsids"], by="super_population")
     assert_csv_equals(proc.stdout, api)
     bad = subprocess.run([sys.executable, "-m", "genolake", "--root", str(qlake.root), "query", "af", "--rsid",
-                          "rs999999999"], capture_output=True, text=True, env=env, timeout=120)
+                          "rs999999999", "--strict"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 6 and bad.stdout == "" and bad.stderr.count("\n") == 1
     assert "rs999999999" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -377,3 +377,18 @@ def test_formatter_nulls_numbers_and_truncation():
     buf = io.StringIO()
     write_table(t, "table", limit=0, out=buf)
     assert buf.getvalue().rstrip().endswith("(3 rows)")
+
+
+def test_af_with_an_unknown_rsid_answers_the_found_ones(capsys, qlake, engine, picks):
+    """Issue item 11: the found rsIDs are printed, the unknown one named in one stderr line;
+    --strict keeps the old behaviour (exit 6, no rows)."""
+    ids = ",".join(picks["rsids"][:2] + ["rs999999999"])
+    rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", ids, "--format", "csv")
+    assert rc == 0
+    assert err.count("\n") == 1 and "rs999999999" in err and "not found" in err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sorted({r["rsid"] for r in rows}) == sorted(picks["rsids"][:2])
+    rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", ids, "--strict")
+    assert rc == 6 and out == "" and "rs999999999" in err and err.count("\n") == 1
+    rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", picks["rsids"][0], "--by", "super_pop")
+    assert rc == 0 and err == ""

@@ -445,13 +445,13 @@ def _one_line(err) -> str:
 def test_unknown_rsids_are_named(ql):
     known = list(_sim_rsids(ql))[0]
     with pytest.raises(QueryError) as err:
-        allele_frequency(ql.engine, rsids=["rs999999999999"])
+        allele_frequency(ql.engine, rsids=["rs999999999999"], strict=True)
     assert "rs999999999999" in _one_line(err) and "not found" in str(err.value)
     with pytest.raises(QueryError) as err:  # one found, one not: still an error naming the missing one
-        allele_frequency(ql.engine, rsids=[known, "rs1"])
+        allele_frequency(ql.engine, rsids=[known, "rs1"], strict=True)
     assert "rs1" in _one_line(err) and known not in str(err.value)
     with pytest.raises(QueryError) as err:  # an rsID of another dataset
-        allele_frequency(ql.engine, rsids=[known], dataset="mp")
+        allele_frequency(ql.engine, rsids=[known], dataset="mp", strict=True)
     assert "found in sim" in _one_line(err)
     with pytest.raises(QueryError, match="is not an rsID"):
         allele_frequency(ql.engine, rsids="671")
@@ -459,7 +459,7 @@ def test_unknown_rsids_are_named(ql):
 
 def test_unknown_and_malformed_cpras(ql):
     with pytest.raises(QueryError) as err:
-        allele_frequency(ql.engine, cpras=["1-1-A-G", "1-1-A-T", "22-5-C-G"])
+        allele_frequency(ql.engine, cpras=["1-1-A-G", "1-1-A-T", "22-5-C-G"], strict=True)
     text = _one_line(err)
     assert "1-1-A-T" in text and "22-5-C-G" in text and "1-1-A-G" not in text
     for bad in ("22-abc-A-G", "22-100-A", "22:100", "22-100-A-G-T"):
@@ -528,3 +528,29 @@ def test_parse_cpra_forms_and_errors():
         with pytest.raises(QueryError) as err:
             parse_cpra(bad)
         assert repr(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_ids_do_not_void_the_answer(ql):
+    """Issue item 11: one unknown rsID or CPRA in a list voided the whole answer (exit 6, no rows).
+    The found ones come back, equal to asking for them alone; the unknown ones are in the metadata."""
+    import json
+
+    from genolake.queries.analyses.frequencies import UNKNOWN_KEY, UNKNOWN_NOTE_KEY
+
+    known = sorted(_sim_rsids(ql))[:2]
+    got = allele_frequency(ql.engine, rsids=known + ["rs999999999999"], cohort="super_pop=EAS")
+    alone = allele_frequency(ql.engine, rsids=known, cohort="super_pop=EAS")
+    assert got.num_rows == alone.num_rows > 0 and got.to_pylist() == alone.to_pylist()
+    assert json.loads(got.schema.metadata[UNKNOWN_KEY]) == ["rs999999999999"]
+    assert b"rs999999999999" in got.schema.metadata[UNKNOWN_NOTE_KEY]
+    assert UNKNOWN_KEY not in (alone.schema.metadata or {})
+    cpras = got["cpra"].to_pylist()
+    for source in ("auto", "cpra_index"):  # the key-lookup path and the SQL path
+        t = allele_frequency(ql.engine, cpras=cpras + ["22-5-C-G"], dataset="sim", _source=source)
+        assert t["cpra"].to_pylist() == cpras
+        assert json.loads(t.schema.metadata[UNKNOWN_KEY]) == ["22-5-C-G"]
+    pf = population_frequencies(ql.engine, rsids=known + ["rs1"], by="super_pop")
+    assert set(pf["rsid"].to_pylist()) == set(known)
+    assert json.loads(pf.schema.metadata[UNKNOWN_KEY]) == ["rs1"]
+    none = allele_frequency(ql.engine, rsids=["rs1"])
+    assert none.num_rows == 0 and json.loads(none.schema.metadata[UNKNOWN_KEY]) == ["rs1"]

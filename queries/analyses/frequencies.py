@@ -53,6 +53,9 @@ AF_SCHEMA = pa.schema([
 ID_COLUMNS = ("dataset", "contig", "pos", "ref", "alt", "cpra", "rsid")
 GROUP_COLUMNS = {"super_population": "super_population", "population": "population", "sex": "sex"}
 UNKNOWN_GROUP = "unknown"
+# the CLI's and the cohorts' spellings of a group column
+_BY_ALIASES = {"super_pop": "super_population", "superpop": "super_population", "super_population": "super_population",
+               "pop": "population", "population": "population", "sex": "sex"}
 SOURCES = ("auto", "variants", "cpra_index", "genotypes")
 
 _RSID_RE = re.compile(r"^rs[0-9]+$", re.IGNORECASE)
@@ -88,6 +91,9 @@ class Selection:
     region: Region | None = None
     # rsID selections: the rsid_index rows found (dataset, contig, pos, allele_ord, ref, alt, cpra, rsid)
     sites: tuple[dict, ...] | None = field(default=None, compare=False)
+    # rsIDs asked for but not found (a non-strict lookup), and the one-line note naming them
+    unknown: tuple[str, ...] = field(default=(), compare=False)
+    unknown_note: str | None = field(default=None, compare=False)
 
     def variants_pred(self, a: str = "") -> str:
         """Predicate over `variants` (alias prefix `a`, e.g. "v.")."""
@@ -146,6 +152,15 @@ _RSID_SITE_COLUMNS = ["dataset", "contig", "pos", "allele_ord", "ref", "alt", "c
 def rsid_sites(engine, rsids: list[str], datasets: list[str]) -> list[dict]:
     """The rsid_index rows of `rsids` in `datasets` (dicts of dataset, contig, pos, allele_ord,
     ref, alt, cpra, rsid). QueryError naming the rsIDs found in none of the datasets."""
+    rows, missing, note = _rsid_lookup(engine, rsids, datasets)
+    if missing:
+        raise QueryError(note)
+    return rows
+
+
+def _rsid_lookup(engine, rsids: list[str], datasets: list[str]) -> tuple[list[dict], list[str], str | None]:
+    """The rsid_index rows of `rsids` in `datasets`, the rsIDs found in none of them, and a
+    one-line note naming those (None when every rsID was found)."""
     # cpra is contig-pos-ref-alt: built here rather than decoded from the file
     rows = engine.read_rows("rsid_index", {"rsid": rsids}, [c for c in _RSID_SITE_COLUMNS if c != "cpra"]).to_pylist()
     for r in rows:
@@ -158,13 +173,14 @@ def rsid_sites(engine, rsids: list[str], datasets: list[str]) -> list[dict]:
         else:
             elsewhere.setdefault(r["rsid"], set()).add(r["dataset"])
     missing = [r for r in rsids if r not in found]
+    note = None
     if missing:
         scope = f"dataset {datasets[0]!r}" if len(datasets) == 1 else f"datasets {', '.join(datasets)}"
         other = sorted({d for m in missing for d in elsewhere.get(m, ())})
         hint = f" (found in {', '.join(other)}: choose that dataset)" if other else ""
         noun = "rsID" if len(missing) == 1 else f"{len(missing)} rsIDs"
-        raise QueryError(f"{noun} not found in {scope}: {_shown(missing)}{hint}")
-    return [r for r in rows if r["dataset"] in datasets]
+        note = f"{noun} not found in {scope}: {_shown(missing)}{hint}"
+    return [r for r in rows if r["dataset"] in datasets], missing, note
 
 
 def rsid_cpras(engine, rsids: list[str], datasets: list[str]) -> dict[str, list[dict]]:
@@ -183,16 +199,21 @@ def _keys(alleles: list[tuple[str, int, str]], sites: list[dict] | None = None) 
 
 
 def select_sites(engine, members: Members, *, rsids=None, cpras=None, region=None, gene=None,
-                 assembly: str = "GRCh37", genes_file=None) -> tuple[Selection, list[str]]:
-    """The Selection for at most one selector (none: every site), and the CPRAs that must be found."""
+                 assembly: str = "GRCh37", genes_file=None, strict: bool = True) -> tuple[Selection, list[str]]:
+    """The Selection for at most one selector (none: every site), and the CPRAs that must be found.
+    `strict`: an unknown rsID is a QueryError; otherwise the Selection names it (`unknown`)."""
     given = [name for name, v in (("rsids", rsids), ("cpras", cpras), ("region", region), ("gene", gene))
              if v is not None]
     if len(given) > 1:
         raise QueryError(f"give one of rsids, cpras, region or gene, not {' and '.join(given)}")
     if rsids is not None:
         names = normalize_rsids(rsids)
-        sites = rsid_sites(engine, names, members.datasets)
-        return _keys([(a["contig"], a["pos"], a["cpra"]) for a in sites], sites), []
+        sites, missing, note = _rsid_lookup(engine, names, members.datasets)
+        if missing and strict:
+            raise QueryError(note)
+        sel = _keys([(a["contig"], a["pos"], a["cpra"]) for a in sites], sites)
+        return Selection(sel.kind, sel.cpras, sel.contigs, sel.positions, sites=sel.sites, unknown=tuple(missing),
+                         unknown_note=note), []
     if cpras is not None:
         parsed = [parse_cpra(c) for c in _as_list(cpras, "CPRAs")]
         sel = _keys([(p[0], p[1], cpra_key(*p)) for p in parsed])
@@ -206,16 +227,34 @@ def select_sites(engine, members: Members, *, rsids=None, cpras=None, region=Non
     return Selection("all"), []
 
 
-def _check_found(table: pa.Table, wanted: list[str], members: Members) -> None:
-    if not wanted:
-        return
-    have = set(table["cpra"].to_pylist())
+UNKNOWN_KEY = b"genolake.unknown"  # schema metadata: JSON list of the rsIDs/CPRAs not found
+UNKNOWN_NOTE_KEY = b"genolake.unknown_note"  # schema metadata: the one line naming them
+
+
+def _check_found(table: pa.Table, wanted: list[str], members: Members, sel: Selection | None = None,
+                 strict: bool = True) -> pa.Table:
+    """`table`, with the selected names that were not found in its schema metadata (UNKNOWN_KEY,
+    UNKNOWN_NOTE_KEY); `strict`: a QueryError naming them instead."""
+    have = set(table["cpra"].to_pylist()) if wanted else set()
     missing = [c for c in wanted if c not in have]
+    note = None
     if missing:
         ds = members.datasets
         scope = f"dataset {ds[0]!r}" if len(ds) == 1 else f"datasets {', '.join(ds)}"
         noun = "variant" if len(missing) == 1 else f"{len(missing)} variants"
-        raise QueryError(f"{noun} not found in {scope}: {_shown(missing)}")
+        note = f"{noun} not found in {scope}: {_shown(missing)}"
+        if strict:
+            raise QueryError(note)
+    if sel is not None and sel.unknown:
+        missing, note = list(sel.unknown), sel.unknown_note
+    if not missing:
+        return table
+    import json
+
+    meta = dict(table.schema.metadata or {})
+    meta[UNKNOWN_KEY] = json.dumps(missing).encode()
+    meta[UNKNOWN_NOTE_KEY] = note.encode()
+    return table.replace_schema_metadata(meta)
 
 
 # --------------------------------------------------------------------------- where calls come from
@@ -341,7 +380,8 @@ def _af(ac: str, an: str) -> str:
 
 
 def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, cohort=None, dataset=None,
-                     assembly: str = "GRCh37", genes_file=None, _source: str = "auto") -> pa.Table:
+                     assembly: str = "GRCh37", genes_file=None, strict: bool = False,
+                     _source: str = "auto") -> pa.Table:
     """Exact AC, AN, AF (and n_het, n_hom_alt, n_missing) per split allele per dataset in `cohort`.
 
     Select the alleles with one of `rsids` (list or "rs1,rs2"), `cpras` ("22-16050075-A-G", list or
@@ -352,8 +392,9 @@ def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, 
 
     Columns: dataset, contig, pos, ref, alt, cpra, rsid, ac, an, af (null when an = 0), n_het,
     n_hom_alt, n_missing, n_samples (the cohort's samples in that dataset); sorted by contig, pos,
-    allele, dataset. Unknown rsIDs or CPRAs are a QueryError naming them; a region without variants
-    gives an empty table.
+    allele, dataset. Unknown rsIDs or CPRAs: the found ones are returned and the unknown ones are
+    named in the schema metadata (UNKNOWN_KEY: a JSON list, UNKNOWN_NOTE_KEY: one line); with
+    `strict` they are a QueryError naming them. A region without variants gives an empty table.
 
     `_source` (testing and benchmarks): "auto"; "variants" (whole-dataset counts, only for a cohort
     covering whole datasets); "cpra_index" or "genotypes" (count the stored calls, even for whole
@@ -362,7 +403,7 @@ def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, 
         raise QueryError(f"_source must be one of {', '.join(SOURCES)}, not {_source!r}")
     members = members_of(engine, cohort, dataset)
     sel, must_find = select_sites(engine, members, rsids=rsids, cpras=cpras, region=region, gene=gene,
-                                  assembly=assembly, genes_file=genes_file)
+                                  assembly=assembly, genes_file=genes_file, strict=strict)
     full = members.full if _source in ("auto", "variants") else []
     partial = [d for d in members.datasets if d not in full]
     if _source == "variants" and partial:
@@ -371,8 +412,7 @@ def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, 
     if sel.kind == "keys" and _source == "auto":  # a few named sites: key lookups, no scan
         table = lookup_frequencies(engine, sel, members, full, partial, None if sel.sites is None else list(sel.sites),
                                    AF_SCHEMA, _row_order)
-        _check_found(table, must_find, members)
-        return table
+        return _check_found(table, must_find, members, sel, strict)
     parts = []
     ctes = ""
     if partial:
@@ -406,8 +446,8 @@ def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, 
     union = "\n        UNION ALL\n        ".join(parts)
     query = f"{ctes}\n    SELECT * FROM ({union}) u\n    {_ORDER}"
     table = _sql(engine, query)
-    _check_found(table, must_find, members)
-    return table.drop_columns(["allele_ord"]).cast(AF_SCHEMA)
+    _check_found(table, must_find, members, sel, strict)  # strict: raises before the cast
+    return _check_found(table.drop_columns(["allele_ord"]).cast(AF_SCHEMA), must_find, members, sel, strict)
 
 
 # ------------------------------------------------------------------------ population frequencies
@@ -415,18 +455,19 @@ def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, 
 
 def population_frequencies(engine, *, rsids=None, cpras=None, region=None, gene=None, cohort=None, dataset=None,
                            by: str = "super_population", assembly: str = "GRCh37", genes_file=None,
-                           _source: str = "auto") -> pa.Table:
+                           strict: bool = False, _source: str = "auto") -> pa.Table:
     """AC, AN, AF per group of the cohort's samples: one row per split allele per dataset with
     dataset, contig, pos, ref, alt, cpra, rsid, then `{G}_ac, {G}_an, {G}_af` for each group value G
     in sorted order. `by`: "super_population", "population" or "sex"; a sample without a value is
     in group "unknown". Selectors, cohort and dataset as for `allele_frequency`."""
+    by = _BY_ALIASES.get(str(by).strip().lower(), by)
     if by not in GROUP_COLUMNS:
         raise QueryError(f"by must be one of {', '.join(GROUP_COLUMNS)}, not {by!r}")
     if _source not in ("auto", "cpra_index", "genotypes"):
         raise QueryError(f"_source must be auto, cpra_index or genotypes, not {_source!r}")
     members = members_of(engine, cohort, dataset)
     sel, must_find = select_sites(engine, members, rsids=rsids, cpras=cpras, region=region, gene=gene,
-                                  assembly=assembly, genes_file=genes_file)
+                                  assembly=assembly, genes_file=genes_file, strict=strict)
     col = GROUP_COLUMNS[by]
     values = [UNKNOWN_GROUP if v is None else v for v in members.table[col].to_pylist()]
     groups = sorted(set(values))
@@ -458,7 +499,7 @@ def population_frequencies(engine, *, rsids=None, cpras=None, region=None, gene=
     FROM counted
     {_ORDER}"""
     table = _sql(engine, query)
-    _check_found(table, must_find, members)
+    _check_found(table, must_find, members, sel, strict)
     table = table.drop_columns(["allele_ord"])
     names = list(ID_COLUMNS)
     fields = [AF_SCHEMA.field(c) for c in ID_COLUMNS]
@@ -466,7 +507,7 @@ def population_frequencies(engine, *, rsids=None, cpras=None, region=None, gene=
         for stat, typ in (("ac", pa.int64()), ("an", pa.int64()), ("af", pa.float64())):
             names.append(f"{g}_{stat}")
             fields.append(pa.field(f"{g}_{stat}", typ))
-    return table.rename_columns(names).cast(pa.schema(fields))
+    return _check_found(table.rename_columns(names).cast(pa.schema(fields)), must_find, members, sel, strict)
 
 
 __all__ += ["select_sites", "Selection", "contig_order", "normalize_rsids", "rsid_cpras", "rsid_sites"]
