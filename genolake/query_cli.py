@@ -240,8 +240,12 @@ def cmd_drug_response(args):
 
     if args.top is not None and args.top <= 0:
         raise ConfigError(f"--top {args.top}: give a positive number of rows")
-    _emit(args, drug_response_report(_engine(args), cohort=_cohort(args), dataset=args.dataset,
-                                     assembly=args.assembly, top=args.top))
+    table = drug_response_report(_engine(args), cohort=_cohort(args), dataset=args.dataset,
+                                 assembly=args.assembly, top=args.top)
+    ranked = (table.schema.metadata or {}).get(b"genolake.ranked_by")
+    if ranked and args.format == "table":  # csv/json stay plain data; the API has it in the metadata
+        print(f"ranked by: {ranked.decode()}")
+    _emit(args, table)
 
 
 def cmd_sql(args):

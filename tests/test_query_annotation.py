@@ -23,7 +23,7 @@ import genolake
 from genolake.lake.coords import normalize_contig
 from genolake.lake.errors import QueryError
 from genolake.queries.analyses import annotation
-from genolake.queries.analyses.annotation import annotate, drug_response_report
+from genolake.queries.analyses.annotation import RANKED_BY_KEY, significance_tier, annotate, drug_response_report
 from genolake.queries.cohorts import Cohort
 from genolake.queries.engines import connect
 from genolake.queries.genes import gene_region
@@ -456,7 +456,14 @@ def check_report(table, want: dict[tuple, int], sizes: dict[str, int]):
         assert r["fraction"] == pytest.approx(r["n_samples"] / sizes[r["dataset"]])
         per_variant[(r["dataset"], r["cpra"])] += r["n_samples"]
     assert all(n == sizes[ds] for (ds, _), n in per_variant.items())
-    order = [(-r["n_samples"], r["cpra"], r["genotype"]) for r in rows]
+    # ranked: variants with carriers first (clinical significance, then carriers), reference-only last
+    carriers = Counter()
+    for r in rows:
+        if "1" in r["genotype"].split("/"):
+            carriers[(r["dataset"], r["cpra"])] += r["n_samples"]
+    order = [(carriers[(r["dataset"], r["cpra"])] == 0, significance_tier(r["clinical_significance"]),
+              -carriers[(r["dataset"], r["cpra"])], r["cpra"], r["dataset"],
+              "1" not in r["genotype"].split("/"), -r["n_samples"], r["genotype"]) for r in rows]
     assert order == sorted(order)
 
 
@@ -566,3 +573,24 @@ def test_partition_arms_one_per_partition():
         "1500000 AND pos IN (1000000, 1500000)",
         "SELECT pos FROM cpra_index WHERE TRUE AND contig = 'X' AND pos_bin = 0 AND pos BETWEEN 7 AND 7 AND pos IN (7)",
     ]
+
+
+def test_drug_response_ranks_carriers_not_reference_calls(world):
+    """Issue item 12: the top rows were all 0/0 (with a cohort, every one "0/0 ... 1.000"). Carriers
+    of the allele come first, reference-only sites last, and the table says what it ranked by."""
+    engine = world["engine"]
+    for cohort in (None, "super_pop=EUR"):
+        full = drug_response_report(engine, cohort=cohort, top=100_000).to_pylist()
+        top = drug_response_report(engine, cohort=cohort, top=5)
+        assert b"clinical significance" in top.schema.metadata[RANKED_BY_KEY]
+        assert top.to_pylist()[0]["genotype"] != "0/0" and "1" in top.to_pylist()[0]["genotype"]
+        carrier_sites = {(r["dataset"], r["cpra"]) for r in full if "1" in r["genotype"].split("/")}
+        seen_ref_only = False
+        for r in full:  # every row of a carrier site comes before every row of a reference-only site
+            ref_only = (r["dataset"], r["cpra"]) not in carrier_sites
+            assert not (seen_ref_only and not ref_only)
+            seen_ref_only |= ref_only
+    assert significance_tier("Pathogenic; drug response") == 0
+    assert significance_tier("drug response") == 1
+    assert significance_tier("Conflicting classifications of pathogenicity; drug response") == 1
+    assert significance_tier("Benign") == 2

@@ -199,7 +199,8 @@ def test_drug_response(capsys, qlake, engine):
                          "csv"), api)
     assert genolake.drug_response_report(engine).num_rows > 1
     table = ok(capsys, qlake.root, "query", "drug-response", "--top", "1")
-    assert table.rstrip().endswith("(1 row)") and len(table.rstrip().split("\n")) == 4
+    assert table.rstrip().endswith("(1 row)") and len(table.rstrip().split("\n")) == 5
+    assert table.startswith("ranked by: ")
 
 
 def test_sql_formats(capsys, qlake, engine):

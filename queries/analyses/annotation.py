@@ -114,6 +114,26 @@ def _cohort_predicate(cohort, datasets) -> str:
     return " AND ".join(preds) or "TRUE"
 
 
+RANKED_BY_KEY = b"genolake.ranked_by"
+RANKED_BY = ("variants with carriers first, by clinical significance (pathogenic > drug response > other), "
+             "then carriers in the cohort; reference-only sites last")
+_TIERS = (("pathogenic", 0), ("drug response", 1))
+
+
+def significance_tier(significance: str | None) -> int:
+    """0: pathogenic or likely pathogenic (not "conflicting"), 1: drug response, 2: anything else."""
+    text = (significance or "").lower()
+    parts = [p.strip() for p in text.replace("/", ";").replace(",", ";").split(";")]
+    for word, tier in _TIERS:
+        if any(p.endswith(word) and "conflicting" not in p and "benign" not in p for p in parts):
+            return tier
+    return len(_TIERS)
+
+
+def _carries(genotype: str) -> bool:
+    return "1" in genotype.split("/")
+
+
 def _join_text(values, sep: str) -> str | None:
     vals = sorted({v for v in values if v is not None})
     return sep.join(vals) if vals else None
@@ -153,8 +173,11 @@ def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "
     to the cohort's size in that dataset (`fraction` = n_samples / that size). A ClinVar variant
     absent from a dataset's callset gets no rows for that dataset. Only the drug-response records
     describe a variant; several sharing a CPRA are one variant (their rsIDs, genes, significances
-    and phenotypes joined, distinct, sorted). Ordered by n_samples desc, cpra, genotype, dataset;
-    at most `top` rows."""
+    and phenotypes joined, distinct, sorted). Ranked (RANKED_BY, also in the schema metadata under
+    RANKED_BY_KEY): variants whose allele someone in the cohort carries first, by clinical
+    significance (`significance_tier`), then by the number of carriers, then cpra, dataset; sites
+    where everyone is reference last. Within a variant: carrier genotypes first, commonest first.
+    At most `top` rows."""
     top = operator.index(top) if not isinstance(top, bool) and isinstance(top, numbers.Integral) else top
     if not isinstance(top, int) or isinstance(top, bool) or top < 1:
         raise QueryError(f"top must be a positive integer, got {top!r}")
@@ -234,7 +257,15 @@ def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "
         for gt, n in counts.items():
             if n > 0:
                 rows.append((t["cpra"], *info, gt, n, n / n_cohort, t["dataset"]))
-    rows.sort(key=lambda r: (-r[6], r[0], r[5], r[8]))
+    # rank variants: carriers of the allele first, by clinical significance, then carrier count;
+    # reference-only sites last; within a variant the carrier genotypes first, commonest first
+    carriers: dict[tuple, int] = defaultdict(int)
+    for r in rows:
+        if _carries(r[5]):
+            carriers[(r[8], r[0])] += r[6]
+    rows.sort(key=lambda r: (carriers[(r[8], r[0])] == 0, significance_tier(r[3]), -carriers[(r[8], r[0])],
+                             r[0], r[8], not _carries(r[5]), -r[6], r[5]))
     rows = rows[:top]
-    return pa.Table.from_pylist([dict(zip(DRUG_RESPONSE_SCHEMA.names, r)) for r in rows],
-                                schema=DRUG_RESPONSE_SCHEMA)
+    table = pa.Table.from_pylist([dict(zip(DRUG_RESPONSE_SCHEMA.names, r)) for r in rows],
+                                 schema=DRUG_RESPONSE_SCHEMA)
+    return table.replace_schema_metadata({RANKED_BY_KEY: RANKED_BY.encode()})
