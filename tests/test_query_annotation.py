@@ -421,7 +421,9 @@ def test_annotate_arguments(world, tmp_path):
     with pytest.raises(QueryError, match="unknown dataset 'nope'.*mixed, sim, sub"):
         annotate(engine, region="22:1-10", dataset="nope")
     # an empty region gives an empty, typed table
-    empty = annotate(engine, region="21:1-1000")
+    empty = annotate(engine, region="22:390000000-390001000")
+    with pytest.raises(QueryError, match="no contig '21'; its contigs: 1, 22"):
+        annotate(engine, region="21:1-1000")
     assert empty.num_rows == 0 and empty.schema.field("pos").type == "int32"
     # a gene placed by a file gives the same rows as that region
     bed = tmp_path / "g.bed"

@@ -367,7 +367,8 @@ def test_by_cpra_list_across_datasets(ql):
 def test_region_with_no_variants_is_empty(ql):
     table = allele_frequency(ql.engine, region="22:390000000-390000100")
     assert table.num_rows == 0 and table.schema == AF_SCHEMA
-    assert allele_frequency(ql.engine, region="7").num_rows == 0
+    with pytest.raises(QueryError, match="the lake has no contig '7'"):  # absent contig: named, not empty
+        allele_frequency(ql.engine, region="7")
 
 
 def test_gene_selector_uses_gene_region(ql, monkeypatch):
@@ -554,3 +555,27 @@ def test_unknown_ids_do_not_void_the_answer(ql):
     assert json.loads(pf.schema.metadata[UNKNOWN_KEY]) == ["rs1"]
     none = allele_frequency(ql.engine, rsids=["rs1"])
     assert none.num_rows == 0 and json.loads(none.schema.metadata[UNKNOWN_KEY]) == ["rs1"]
+
+
+def test_region_on_a_contig_the_lake_lacks_names_its_contigs(ql):
+    """Issue item 14: a region on a contig the lake does not have answered with nothing."""
+    from genolake.queries.analyses.annotation import annotate
+    from genolake.queries.analyses.calls import sample_variants
+
+    sample = ql.engine.sql("SELECT sample_id FROM samples WHERE dataset = 'sim' LIMIT 1")[0][0].as_py()
+    for call in (lambda: allele_frequency(ql.engine, region="chr7:1-1000"),
+                 lambda: population_frequencies(ql.engine, region="7", by="super_pop"),
+                 lambda: annotate(ql.engine, region="7:1-1000"),
+                 lambda: sample_variants(ql.engine, sample, region="7:1-1000")):
+        with pytest.raises(QueryError) as err:
+            call()
+        text = _one_line(err)
+        assert "no contig '7'" in text and "22" in text.split("contigs:")[1]
+
+
+def test_by_accepts_the_cli_spellings(ql):
+    """Issue item 14: `by=` took only the column names; the CLI's super_pop/pop work too."""
+    rsids = sorted(_sim_rsids(ql))[:2]
+    for short, column in (("super_pop", "super_population"), ("pop", "population")):
+        assert population_frequencies(ql.engine, rsids=rsids, by=short).equals(
+            population_frequencies(ql.engine, rsids=rsids, by=column))

@@ -23,6 +23,7 @@ from ..cohorts import as_cohort, cohort_sql, resolve
 from ..genes import gene_region
 from ..regions import parse_region
 from ..sql import in_list, lit, run
+from .frequencies import check_region_contig
 
 __all__ = ["annotate", "drug_response_report", "ANNOTATE_SCHEMA", "DRUG_RESPONSE_SCHEMA", "genotype_label"]
 
@@ -71,7 +72,7 @@ def annotate(engine, *, region=None, gene=None, dataset=None, assembly: str = "G
     if (region is None) == (gene is None):
         raise QueryError("give exactly one of a region or a gene")
     reg = (gene_region(engine, gene, assembly=assembly, genes_file=genes_file) if gene is not None
-           else parse_region(region))
+           else check_region_contig(engine, parse_region(region)))
     datasets = _datasets(engine, dataset)
     ds_filter = f"AND dataset IN {in_list(datasets)}" if datasets is not None else ""
     where = f"contig = {lit(reg.contig)} AND pos BETWEEN {int(reg.start)} AND {int(reg.end)}"

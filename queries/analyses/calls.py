@@ -19,7 +19,7 @@ from genolake.lake.errors import QueryError
 from ..regions import parse_cpra, parse_region
 from ..sql import in_list, lit, run
 from ..cohorts import members_of
-from .frequencies import contig_order, rsid_cpras
+from .frequencies import check_region_contig, contig_order, rsid_cpras
 
 __all__ = ["carriers", "sample_variants", "genotype_text", "CARRIERS_SCHEMA", "SAMPLE_VARIANTS_SCHEMA"]
 
@@ -148,7 +148,7 @@ def sample_variants(engine, sample_id: str, *, region=None, dataset=None) -> pa.
     where_g = f"g.sample_id = {lit(sample_id)} AND g.dataset IN {in_list(sorted(found))}"
     where_v = f"v.dataset IN {in_list(sorted(found))}"
     if region is not None:
-        r = parse_region(region)
+        r = check_region_contig(engine, parse_region(region))
         where_g += f" AND g.contig = {lit(r.contig)} AND g.pos BETWEEN {int(r.start)} AND {int(r.end)}"
         where_v += f" AND v.contig = {lit(r.contig)} AND v.pos BETWEEN {int(r.start)} AND {int(r.end)}"
     rows = _sql(engine, f"""

@@ -192,6 +192,30 @@ def rsid_cpras(engine, rsids: list[str], datasets: list[str]) -> dict[str, list[
     return {r: [found[r][c] for c in sorted(found[r])] for r in rsids}
 
 
+_CONTIG_PART_RE = re.compile(r"contig=([^/]+)/")
+
+
+def lake_contigs(engine) -> list[str]:
+    """The contigs `variants` has at the engine's snapshot (from its partitions), karyotype order."""
+    binding = engine.bindings().get("variants")
+    if binding is None:
+        return []
+    contigs = {m.group(1) for m in map(_CONTIG_PART_RE.search, binding.files) if m}
+    if not contigs and binding.files:  # an engine whose file names do not show the partitions
+        contigs = set(run(engine, "SELECT DISTINCT contig FROM variants").column(0).to_pylist())
+    return sorted(contigs, key=lambda c: (0, int(c), "") if c.isdigit() else (1, 0, c))
+
+
+def check_region_contig(engine, region: Region) -> Region:
+    """`region`, or a QueryError naming the lake's contigs when it has none of `region.contig`
+    (an empty answer would look like "no variants there")."""
+    have = lake_contigs(engine)
+    if have and region.contig not in have:
+        raise QueryError(f"region {region}: the lake has no contig {region.contig!r}; its contigs: "
+                         f"{', '.join(have[:30])}" + (f" and {len(have) - 30} more" if len(have) > 30 else ""))
+    return region
+
+
 def _keys(alleles: list[tuple[str, int, str]], sites: list[dict] | None = None) -> Selection:
     """A keys Selection from (contig, pos, cpra) triples."""
     return Selection("keys", tuple(dict.fromkeys(a[2] for a in alleles)), tuple(sorted({a[0] for a in alleles})),
@@ -219,7 +243,7 @@ def select_sites(engine, members: Members, *, rsids=None, cpras=None, region=Non
         sel = _keys([(p[0], p[1], cpra_key(*p)) for p in parsed])
         return sel, list(sel.cpras)
     if region is not None:
-        return Selection("region", region=parse_region(region)), []
+        return Selection("region", region=check_region_contig(engine, parse_region(region))), []
     if gene is not None:
         from genolake.queries.genes import gene_region
 
