@@ -229,8 +229,8 @@ def cmd_sample(args):
 def cmd_annotate(args):
     from genolake.queries.analyses.annotation import annotate
 
-    if not args.gene and not args.region:
-        raise ConfigError("`query annotate` needs --gene GENE or --region REGION")
+    if not args.gene and not args.region and not args.genes:
+        raise ConfigError("`query annotate` needs --gene GENE, --region REGION or --genes FILE (every gene in it)")
     _emit(args, annotate(_engine(args), region=args.region, gene=args.gene, dataset=args.dataset,
                          assembly=args.assembly, genes_file=args.genes))
 

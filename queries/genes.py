@@ -37,7 +37,7 @@ from genolake.lake.errors import InputError, QueryError
 from .regions import Region
 from .sql import lit, run
 
-__all__ = ["gene_region", "read_gene_file", "GENE_FILE_SUFFIXES"]
+__all__ = ["gene_region", "gene_regions", "read_gene_file", "GENE_FILE_SUFFIXES"]
 
 GENE_FILE_SUFFIXES = (".bed", ".gtf", ".gff", ".gff3")
 _GFF_NAME_KEYS = ("gene_name", "Name", "gene")
@@ -226,6 +226,24 @@ def _gff_line(path, lineno, line, genes, fallback) -> None:
     contig = normalize_contig(cols[0])
     for key in dict.fromkeys(k.upper() for k in (names + ids if is_gene else names)):
         target[key].append((contig, start, end, shown))
+
+
+def gene_regions(path) -> dict[str, Region]:
+    """Every gene of a BED/GTF/GFF3 file: symbol as written -> its Region (the rules of
+    `gene_region`: the contig with most lines, their span there). Sorted by contig, start, symbol."""
+    by_symbol: dict[str, list] = defaultdict(list)
+    for hits in read_gene_file(path).values():
+        for hit in hits:
+            by_symbol[hit[3]].append(hit)
+    out = {}
+    for symbol, hits in by_symbol.items():
+        by_contig: dict[str, set] = defaultdict(set)
+        for contig, start, end, _ in hits:
+            by_contig[contig].add((start, end))
+        contig = min(by_contig, key=lambda c: (-len(by_contig[c]), _contig_order(c)))
+        spans = by_contig[contig]
+        out[symbol] = Region(contig, min(s for s, _ in spans), max(e for _, e in spans))
+    return dict(sorted(out.items(), key=lambda kv: (_contig_order(kv[1].contig), kv[1].start, kv[0])))
 
 
 def _from_file(path: Path, symbol: str) -> Region:

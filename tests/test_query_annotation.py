@@ -596,3 +596,30 @@ def test_drug_response_ranks_carriers_not_reference_calls(world):
     assert significance_tier("drug response") == 1
     assert significance_tier("Conflicting classifications of pathogenicity; drug response") == 1
     assert significance_tier("Benign") == 2
+
+
+def test_annotate_every_gene_of_a_file(world, tmp_path):
+    """Issue item 14: `query annotate --genes FILE` without --gene annotated nothing (it needed
+    --gene). Every gene of the file is annotated: the rows of annotating each gene alone."""
+    engine = world["engine"]
+    bed = tmp_path / "genes.bed"
+    bed.write_text("chr22\t149999\t260000\tGA\nchr22\t9\t120000\tGB\nchr22\t900000000\t900000010\tGNONE\n")
+    every = annotate(engine, genes_file=bed)
+    assert every.column_names[0] == "gene" and every.column_names[1:] == annotate(engine, region="22:1-2").column_names
+    want = []
+    for gene in ("GB", "GA"):  # by position
+        alone = annotate(engine, gene=gene, genes_file=bed).to_pylist()
+        assert alone
+        want += [{"gene": gene, **r} for r in alone]
+    assert every.to_pylist() == want
+
+
+def test_cli_annotate_genes_file_without_gene(tmp_path, world, capsys):
+    from genolake import cli
+
+    bed = tmp_path / "genes.bed"
+    bed.write_text("chr22\t149999\t260000\tGA\n")
+    rc = cli.main(["--root", str(world["engine"].lake.root), "query", "annotate", "--genes", str(bed), "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert out.splitlines()[0].startswith("gene,dataset") and len(out.splitlines()) > 1

@@ -68,7 +68,12 @@ def annotate(engine, *, region=None, gene=None, dataset=None, assembly: str = "G
     ClinVar records of `assembly` on CPRA. A variant is in the region when its POS is (as
     `bcftools view -t`). One row per variant and matching ClinVar record; ClinVar columns are null
     for a variant ClinVar does not have; ClinVar records without VCF-style alleles never match.
-    Sorted by contig, pos, alt, dataset (then ref, variation_id, allele_id)."""
+    Sorted by contig, pos, alt, dataset (then ref, variation_id, allele_id).
+
+    `genes_file` without a region or gene: every gene of the file, one query; the answer has a
+    first column `gene` (the file's symbol) and is sorted by gene position, then as above."""
+    if region is None and gene is None and genes_file is not None:
+        return _annotate_genes_file(engine, genes_file, dataset, assembly)
     if (region is None) == (gene is None):
         raise QueryError("give exactly one of a region or a gene")
     reg = (gene_region(engine, gene, assembly=assembly, genes_file=genes_file) if gene is not None
@@ -94,6 +99,48 @@ def annotate(engine, *, region=None, gene=None, dataset=None, assembly: str = "G
           ON v.contig = c.contig AND v.pos = c.pos AND v.ref = c.ref AND v.alt = c.alt
         ORDER BY v.contig, v.pos, v.alt, v.dataset, v.ref, c.variation_id, c.allele_id"""
     return _sql(engine, query).cast(ANNOTATE_SCHEMA)
+
+
+def _annotate_genes_file(engine, genes_file, dataset, assembly: str) -> pa.Table:
+    from ..genes import gene_regions
+
+    genes = gene_regions(genes_file)
+    schema = pa.schema([pa.field("gene", pa.string()), *ANNOTATE_SCHEMA])
+    if not genes:
+        raise QueryError(f"gene file {genes_file} lists no genes")
+    datasets = _datasets(engine, dataset)
+    ds_filter = f"AND v.dataset IN {in_list(datasets)}" if datasets is not None else ""
+    rows = ", ".join(f"({lit(sym)}, {i}, {lit(r.contig)}, {int(r.start)}, {int(r.end)})"
+                     for i, (sym, r) in enumerate(genes.items()))
+    near = " OR ".join(f"(x.contig = {lit(c)} AND x.pos BETWEEN {min(r.start for r in rs)} AND {max(r.end for r in rs)})"
+                       for c, rs in _by_contig(genes.values()).items())
+    query = f"""
+        WITH g(gene, gene_order, contig, lo, hi) AS (VALUES {rows}),
+        v AS (
+            SELECT g.gene, g.gene_order, x.dataset, x.contig, x.pos, x.ref, x.alt, x.cpra, x.rsid, x.af, x.ac, x.an
+            FROM variants x JOIN g ON x.contig = g.contig AND x.pos BETWEEN g.lo AND g.hi
+            WHERE ({near})
+        ), c AS (
+            SELECT contig, pos, ref, alt, gene_symbol, clinical_significance, review_status,
+                   phenotype_list, variation_id, allele_id, rsid AS clinvar_rsid
+            FROM clinvar x
+            WHERE assembly = {lit(assembly)} AND ({near}) AND cpra IS NOT NULL
+        )
+        SELECT v.gene, v.dataset, v.contig, v.pos, v.ref, v.alt, v.cpra, v.rsid, v.af, v.ac, v.an,
+               c.gene_symbol, c.clinical_significance, c.review_status, c.phenotype_list,
+               c.variation_id, c.allele_id, c.clinvar_rsid
+        FROM v LEFT JOIN c
+          ON v.contig = c.contig AND v.pos = c.pos AND v.ref = c.ref AND v.alt = c.alt
+        WHERE TRUE {ds_filter}
+        ORDER BY v.gene_order, v.contig, v.pos, v.alt, v.dataset, v.ref, c.variation_id, c.allele_id"""
+    return _sql(engine, query).cast(schema)
+
+
+def _by_contig(regions) -> dict[str, list]:
+    out: dict[str, list] = defaultdict(list)
+    for r in regions:
+        out[r.contig].append(r)
+    return out
 
 
 # ---------------------------------------------------------------------------- drug response
