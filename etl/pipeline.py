@@ -226,8 +226,11 @@ def _start(lake: Lake) -> None:
 
 def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: str | None = None,
                workers: int | None = None, progress: bool = False, chunk_records: int = 2048,
-               reader: str = "auto") -> IngestResult:
+               reader: str = "auto", assembly: str | None = None) -> IngestResult:
     """Ingest a multi-sample VCF/BCF (plain or bgzipped) as `dataset`. Raises QuarantinedError on bad input.
+
+    assembly: the callset's reference assembly (GRCh37, GRCh38); default: read from the header's
+    `##reference=`/`##contig=<...assembly=...>`; recorded for the dataset in the catalog.
 
     reader: "auto" takes the GT fast path where the file allows it, "htslib" reads every record
     with htslib (cyvcf2); both give the same tables."""
@@ -239,8 +242,47 @@ def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: st
     with lake.ingest_lock():
         _start(lake)
         run = _Run(lake, "vcf", Path(path), dataset, tenant)
-        return _guard(run, lambda: _ingest_vcf(lake, run, panel_rows, workers or local.default_workers(),
-                                                _Progress(progress), chunk_records, reader))
+        result = _guard(run, lambda: _ingest_vcf(lake, run, panel_rows, workers or local.default_workers(),
+                                                  _Progress(progress), chunk_records, reader))
+        found = normalize_assembly(assembly) if assembly else detect_assembly(Path(path))
+        if found:
+            lake.catalog.set_dataset_assembly(dataset, found)
+        return result
+
+
+_ASSEMBLY_WORDS = (("GRCh38", ("grch38", "hg38", "b38", "hs38")), ("GRCh37", ("grch37", "hg19", "b37", "hs37", "human_g1k_v37")),
+                   ("NCBI36", ("ncbi36", "hg18", "b36")))
+
+
+def normalize_assembly(text: str) -> str:
+    low = str(text).strip().lower()
+    for name, words in _ASSEMBLY_WORDS:
+        if any(w in low for w in words):
+            return name
+    return str(text).strip()
+
+
+def detect_assembly(path: Path, max_lines: int = 20000) -> str | None:
+    """GRCh37/GRCh38/NCBI36 from a VCF header's ##reference= or ##contig=<...assembly=...>, else None."""
+    import gzip
+
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            for i, line in enumerate(fh):
+                if i >= max_lines or not line.startswith("##"):
+                    break
+                low = line.lower()
+                if low.startswith("##reference=") or (low.startswith("##contig=") and "assembly=" in low):
+                    value = line.split("assembly=", 1)[1] if "assembly=" in low else line.split("=", 1)[1]
+                    name = normalize_assembly(value)
+                    if name in ("GRCh37", "GRCh38", "NCBI36"):
+                        return name
+    except (OSError, EOFError, ValueError):
+        return None
+    return None
 
 
 def _read_panel_for(panel, config: LakeConfig) -> pa.Table:

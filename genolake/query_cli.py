@@ -191,6 +191,9 @@ def _by(value: str) -> str:
 
 
 def _emit(args, table: pa.Table) -> None:
+    warning = (table.schema.metadata or {}).get(b"genolake.warning")
+    if warning:
+        print(f"genolake: warning: {warning.decode()}", file=sys.stderr)
     write_table(table, args.format, limit=args.limit)
 
 

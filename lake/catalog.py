@@ -118,6 +118,24 @@ class Catalog:
         finally:
             conn.close()
 
+    # ------------------------------------------------------------ datasets
+    # the reference assembly of each dataset's callset (created on first use: older catalogs lack it)
+    _DATASETS = "CREATE TABLE IF NOT EXISTS datasets (dataset TEXT PRIMARY KEY, assembly TEXT, updated_at TEXT NOT NULL)"
+
+    def set_dataset_assembly(self, dataset: str, assembly: str | None) -> None:
+        with self._conn() as c:
+            c.execute(self._DATASETS)
+            c.execute("INSERT INTO datasets (dataset, assembly, updated_at) VALUES (?, ?, ?) "
+                      "ON CONFLICT (dataset) DO UPDATE SET assembly = excluded.assembly, updated_at = excluded.updated_at",
+                      (dataset, assembly, _now()))
+
+    def dataset_assemblies(self) -> dict[str, str]:
+        """dataset -> assembly, for the datasets whose assembly is known."""
+        with self._conn() as c:
+            c.execute(self._DATASETS)
+            return {r["dataset"]: r["assembly"] for r in c.execute("SELECT dataset, assembly FROM datasets")
+                    if r["assembly"]}
+
     # ---------------------------------------------------------------- runs
     def start_run(self, run_id: str, *, kind: str, dataset: str | None, tenant: str, source_path: str,
                   engine: str | None = None) -> None:

@@ -623,3 +623,34 @@ def test_cli_annotate_genes_file_without_gene(tmp_path, world, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert out.splitlines()[0].startswith("gene,dataset") and len(out.splitlines()) > 1
+
+
+def test_assembly_is_recorded_at_ingest_and_a_mismatch_warns(tmp_path, sim_cohort, capsys):
+    """Issue item 14: a GRCh37 callset queried with --assembly GRCh38 answered silently. The
+    assembly is recorded at ingest (header ##contig assembly= / ##reference=, or --assembly) and a
+    question in another assembly carries a warning (schema metadata; one stderr line in the CLI)."""
+    from genolake import cli
+    from genolake.queries.analyses.frequencies import WARNING_KEY
+
+    lake = genolake.init_lake(tmp_path / "lake")
+    genolake.ingest_vcf(lake, sim_cohort.vcf, "sim", panel=sim_cohort.panel, progress=False)  # header: GRCh37
+    genolake.ingest_vcf(lake, VCF_DIR / "1000genomes-phase3-1row.vcf", "kg", progress=False)  # assembly=b37
+    genolake.ingest_clinvar(lake, sim_cohort.clinvar, progress=False)
+    with genolake.connect(lake) as engine:
+        assert engine.dataset_assemblies() == {"sim": "GRCh37", "kg": "GRCh37"}
+        same = annotate(engine, region="22:1-400000", dataset="sim", assembly="GRCh37")
+        assert WARNING_KEY not in (same.schema.metadata or {})
+        other = annotate(engine, region="22:1-400000", dataset="sim", assembly="GRCh38")
+        assert b"sim is GRCh37" in other.schema.metadata[WARNING_KEY]
+        drug = drug_response_report(engine, dataset="sim", assembly="GRCh38")
+        assert b"GRCh37" in drug.schema.metadata[WARNING_KEY]
+    rc = cli.main(["--root", str(lake.root), "query", "annotate", "--region", "22:1-400000", "--dataset", "sim",
+                   "--assembly", "GRCh38", "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and err.count("\n") == 1 and "warning" in err and "GRCh37" in err
+    # --assembly at ingest overrides the header
+    assert cli.main(["--root", str(lake.root), "ingest", "vcf", str(VCF_DIR / "1000genomes-phase3-1row.vcf"),
+                     "--dataset", "kg38", "--assembly", "GRCh38"]) == 0
+    capsys.readouterr()
+    with genolake.connect(lake) as engine:
+        assert engine.dataset_assemblies()["kg38"] == "GRCh38"

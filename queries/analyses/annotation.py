@@ -23,7 +23,7 @@ from ..cohorts import as_cohort, cohort_sql, resolve
 from ..genes import gene_region
 from ..regions import parse_region
 from ..sql import in_list, lit, run
-from .frequencies import check_region_contig
+from .frequencies import assembly_warning, check_region_contig, with_warning
 
 __all__ = ["annotate", "drug_response_report", "ANNOTATE_SCHEMA", "DRUG_RESPONSE_SCHEMA", "genotype_label"]
 
@@ -72,8 +72,10 @@ def annotate(engine, *, region=None, gene=None, dataset=None, assembly: str = "G
 
     `genes_file` without a region or gene: every gene of the file, one query; the answer has a
     first column `gene` (the file's symbol) and is sorted by gene position, then as above."""
+    warn = assembly_warning(engine, None if dataset is None else ([dataset] if isinstance(dataset, str) else dataset),
+                            assembly)
     if region is None and gene is None and genes_file is not None:
-        return _annotate_genes_file(engine, genes_file, dataset, assembly)
+        return with_warning(_annotate_genes_file(engine, genes_file, dataset, assembly), warn)
     if (region is None) == (gene is None):
         raise QueryError("give exactly one of a region or a gene")
     reg = (gene_region(engine, gene, assembly=assembly, genes_file=genes_file) if gene is not None
@@ -98,7 +100,7 @@ def annotate(engine, *, region=None, gene=None, dataset=None, assembly: str = "G
         FROM v LEFT JOIN c
           ON v.contig = c.contig AND v.pos = c.pos AND v.ref = c.ref AND v.alt = c.alt
         ORDER BY v.contig, v.pos, v.alt, v.dataset, v.ref, c.variation_id, c.allele_id"""
-    return _sql(engine, query).cast(ANNOTATE_SCHEMA)
+    return with_warning(_sql(engine, query).cast(ANNOTATE_SCHEMA), warn)
 
 
 def _annotate_genes_file(engine, genes_file, dataset, assembly: str) -> pa.Table:
@@ -250,7 +252,7 @@ def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "
         clin.setdefault(r["cpra"], {"contig": r["contig"], "pos": r["pos"], "recs": []})["recs"].append(r)
     empty = DRUG_RESPONSE_SCHEMA.empty_table()
     if not clin:
-        return empty
+        return with_warning(empty, assembly_warning(engine, sorted(sizes), assembly))
 
     # 2. which of them each dataset's callset has
     in_datasets = in_list(sorted(sizes))
@@ -262,7 +264,7 @@ def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "
         by_contig)).to_pylist()
     targets = [t for t in targets if t["cpra"] in clin]
     if not targets:
-        return empty
+        return with_warning(empty, assembly_warning(engine, sorted(sizes), assembly))
 
     # 3. stored calls of the cohort at those alleles (cpra_index: contig + pos_bin partitions)
     hit: dict[str, set[int]] = defaultdict(set)
@@ -316,4 +318,5 @@ def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "
     rows = rows[:top]
     table = pa.Table.from_pylist([dict(zip(DRUG_RESPONSE_SCHEMA.names, r)) for r in rows],
                                  schema=DRUG_RESPONSE_SCHEMA)
-    return table.replace_schema_metadata({RANKED_BY_KEY: RANKED_BY.encode()})
+    table = table.replace_schema_metadata({RANKED_BY_KEY: RANKED_BY.encode()})
+    return with_warning(table, assembly_warning(engine, sorted(sizes), assembly))

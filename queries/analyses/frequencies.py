@@ -216,6 +216,31 @@ def check_region_contig(engine, region: Region) -> Region:
     return region
 
 
+WARNING_KEY = b"genolake.warning"  # schema metadata: one line the CLI prints on stderr
+
+
+def assembly_warning(engine, datasets, assembly: str) -> str | None:
+    """A one-line warning when a dataset asked about (None: every dataset) was recorded at ingest
+    with another assembly than the one the question uses (ClinVar records, gene positions)."""
+    recorded = engine.dataset_assemblies()
+    names = sorted(recorded) if datasets is None else sorted(set(datasets))
+    other = {d: recorded[d] for d in names if d in recorded and recorded[d].lower() != str(assembly).lower()}
+    if not other:
+        return None
+    shown = ", ".join(f"{d} is {a}" for d, a in sorted(other.items()))
+    return (f"the assembly asked for is {assembly} but {shown} (recorded at ingest): positions may not match; "
+            f"use --assembly {sorted(set(other.values()))[0]}")
+
+
+def with_warning(table: pa.Table, warning: str | None) -> pa.Table:
+    if not warning:
+        return table
+    meta = dict(table.schema.metadata or {})
+    old = meta.get(WARNING_KEY)
+    meta[WARNING_KEY] = (old.decode() + "; " + warning).encode() if old else warning.encode()
+    return table.replace_schema_metadata(meta)
+
+
 def _keys(alleles: list[tuple[str, int, str]], sites: list[dict] | None = None) -> Selection:
     """A keys Selection from (contig, pos, cpra) triples."""
     return Selection("keys", tuple(dict.fromkeys(a[2] for a in alleles)), tuple(sorted({a[0] for a in alleles})),
@@ -428,6 +453,11 @@ def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, 
     members = members_of(engine, cohort, dataset)
     sel, must_find = select_sites(engine, members, rsids=rsids, cpras=cpras, region=region, gene=gene,
                                   assembly=assembly, genes_file=genes_file, strict=strict)
+    warn = assembly_warning(engine, members.datasets, assembly) if gene is not None and genes_file is None else None
+    return with_warning(_allele_frequency(engine, members, sel, must_find, strict, _source), warn)
+
+
+def _allele_frequency(engine, members, sel, must_find, strict, _source) -> pa.Table:
     full = members.full if _source in ("auto", "variants") else []
     partial = [d for d in members.datasets if d not in full]
     if _source == "variants" and partial:

@@ -50,6 +50,10 @@ class Engine(ABC):
         out = self.sql(transpile(query, self.dialect), trusted=True)
         return out.cast(pa.schema([spec.schema.field(c) for c in columns]))
 
+    def dataset_assemblies(self) -> dict[str, str]:
+        """dataset -> the reference assembly recorded at ingest (datasets without one are absent)."""
+        return {}
+
     @abstractmethod
     def bindings(self) -> dict[str, TableBinding]:
         """Table name -> the version and files this session reads."""

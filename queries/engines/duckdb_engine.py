@@ -99,6 +99,9 @@ class DuckDBEngine(Engine):
         except (OSError, pa.ArrowException) as err:
             raise QueryError(f"reading {table} failed: {str(err).splitlines()[0]}") from None
 
+    def dataset_assemblies(self) -> dict[str, str]:
+        return self.lake.catalog.dataset_assemblies()
+
     def bindings(self) -> dict[str, TableBinding]:
         return dict(self._bindings)
 
