@@ -92,7 +92,7 @@ def _print_ingest(res) -> None:
 
 def cmd_ingest_vcf(args):
     res = genolake.ingest_vcf(_root_config(args), args.file, args.dataset, panel=args.panel, tenant=args.tenant,
-                              workers=args.workers, progress=_progress(args))
+                              workers=args.workers, progress=_progress(args), replace=args.replace)
     _print_ingest(res)
 
 
@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--panel", help="1000 Genomes panel (sample pop super_pop gender)")
     v.add_argument("--tenant")
     v.add_argument("--workers", type=int, help="processes (default: all cores)")
+    v.add_argument("--replace", action="store_true",
+                   help="make this file the dataset's whole callset (default: it must add sites for the "
+                        "dataset's samples, or samples over its sites)")
     v.set_defaults(func=cmd_ingest_vcf)
     c = ing_sub.add_parser("clinvar", help="ClinVar variant_summary.txt(.gz)")
     c.add_argument("file")

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .delta_io import open_table
+from .delta_io import ROLLBACK_KEY, RUN_KEY, open_table
 from .errors import ConfigError, LakeStateError, NotFoundError
+from .run_manifests import commit_is_complete, read_manifests, uses_manifests
 from .schemas import ALL_TABLES, TableSpec
 from .zones import CURATED
 
@@ -160,6 +161,14 @@ class Catalog:
                     " ORDER BY started_at DESC, rowid DESC LIMIT 1", (kind, dataset, sha256)).fetchone()
         return _run(row) if row else None
 
+    def replaced_since(self, run: RunEntry) -> bool:
+        """Whether a later succeeded ingest replaced `run`'s dataset (`--replace`): its rows are gone."""
+        with self._conn() as c:
+            rows = c.execute("SELECT rows_json FROM runs WHERE kind = ? AND dataset IS ? AND status = 'succeeded'"
+                             " AND started_at >= ? AND run_id != ?",
+                             (run.kind, run.dataset, run.started_at, run.run_id)).fetchall()
+        return any(json.loads(r["rows_json"] or "{}").get("extension") == "replace" for r in rows)
+
     def runs_with_status(self, status: str) -> list[RunEntry]:
         with self._conn() as c:
             return [_run(r) for r in c.execute("SELECT * FROM runs WHERE status = ? ORDER BY rowid", (status,))]
@@ -197,7 +206,7 @@ class Catalog:
         entries = []
         for name in names:
             spec = ALL_TABLES[name]
-            entries.append(describe_table(root / CURATED / name, spec))
+            entries.append(describe_table(root / CURATED / name, spec, (versions or {}).get(name)))
         with self._conn() as c:
             for e in entries:
                 if e is None:
@@ -243,10 +252,40 @@ class Catalog:
         return {t.name: t.delta_version for t in self.tables() if t.delta_version is not None}
 
     def crawl(self, root: Path) -> list[str]:
-        """Register or update every curated table found on disk."""
-        found = [name for name in ALL_TABLES if (root / CURATED / name / "_delta_log").is_dir()]
-        self.publish(root, found)
-        return found
+        """Register or update every curated table found on disk, at its newest version that holds
+        only finished runs (a commit of a run killed between two table commits is never published),
+        and register the finished runs the catalog does not know from their manifests."""
+        manifests = read_manifests(root)
+        legacy = not uses_manifests(root)
+        known = self.run_statuses(manifests)
+        for run_id, m in manifests.items():
+            if run_id not in known:
+                self.register_run(m)
+        versions = {}
+        for name in ALL_TABLES:
+            dt_ = open_table(root / CURATED / name)
+            if dt_ is None:
+                continue
+            history = sorted(dt_.history(), key=lambda e: e["version"], reverse=True)
+            statuses = self.run_statuses([e.get(RUN_KEY) for e in history if e.get(RUN_KEY)])
+            for e in history:
+                run = e.get(RUN_KEY)
+                if e.get(ROLLBACK_KEY) or commit_is_complete(run, statuses.get(run), manifests, legacy):
+                    versions[name] = e["version"]
+                    break
+        self.publish(root, list(versions), versions=versions)
+        return list(versions)
+
+    def register_run(self, m: dict) -> None:
+        """Record a finished run from its manifest (after the catalog was lost)."""
+        cols = ("run_id", "kind", "dataset", "tenant", "source_path", "stored_path", "sha256", "size_bytes",
+                "started_at", "finished_at", "seconds", "engine")
+        with self._conn() as c:
+            c.execute(
+                f"INSERT OR IGNORE INTO runs ({', '.join(cols)}, status, rows_json, versions_json, warnings_json)"
+                f" VALUES ({', '.join('?' * len(cols))}, 'succeeded', ?, ?, ?)",
+                (*(m.get(k) for k in cols), json.dumps(m.get("rows") or {}), json.dumps(m.get("versions") or {}),
+                 json.dumps(m.get("warnings") or [])))
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -282,8 +321,8 @@ def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location
     return "\n".join(out) + "\n"
 
 
-def describe_table(location: Path, spec: TableSpec) -> TableEntry | None:
-    dt_ = open_table(location)
+def describe_table(location: Path, spec: TableSpec, version: int | None = None) -> TableEntry | None:
+    dt_ = open_table(location, version)
     if dt_ is None:
         return None
     adds = dt_.get_add_actions(flatten=True)

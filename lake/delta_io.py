@@ -21,8 +21,9 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import TableNotFoundError
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from .errors import LakeStateError
 from .schemas import TableSpec
 
 RUN_KEY = "genolake.run_id"
@@ -144,12 +145,16 @@ def _props(run_id: str, checksum: str | None, ingest_key: str | None) -> CommitP
 
 
 def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, run_id: str,
-                 checksum: str | None = None, ingest_key: str | None = None, mode: str = "append") -> int:
-    """Commit `files` in one atomic Delta transaction (creating the table if needed). Returns the version.
+                 checksum: str | None = None, ingest_key: str | None = None, mode: str = "append",
+                 replace_dataset: str | None = None) -> int | None:
+    """Commit `files` in one atomic Delta transaction (creating the table if needed). Returns the
+    version (None when there was nothing to do).
 
     mode="append" adds them to the table; mode="overwrite" makes them the whole table: the same
     commit removes every file of the previous version, so a reader sees the old rows or the new
-    ones, never both (a ClinVar release replacing the previous one)."""
+    ones, never both (a ClinVar release replacing the previous one). `replace_dataset`: the same
+    commit also removes every current file holding that dataset's rows, so a reader sees the
+    dataset's old rows or its new ones, never both (a `--replace` ingest, a merged `variants`)."""
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
     props = _props(run_id, checksum, ingest_key)
@@ -160,6 +165,11 @@ def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, ru
         for f in files
     ]
     dt = open_table(table_root)
+    if replace_dataset is not None and dt is not None:
+        actions += [RemoveAction(a["path"], True, now, a["size_bytes"], a["partition_values"])
+                    for a in dataset_files(table_root, replace_dataset)]
+    if not actions:
+        return None
     if dt is None:
         Path(table_root).mkdir(parents=True, exist_ok=True)
         create_table_with_add_actions(
@@ -171,6 +181,78 @@ def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, ru
         dt.create_write_transaction(actions, mode=mode, schema=spec.schema,
                                     partition_by=list(spec.partition_by) or None, commit_properties=props)
     return DeltaTable(str(table_root)).version()
+
+
+def dataset_files(table_root: Path, dataset: str) -> list[dict]:
+    """The current version's add actions (path as logged, size_bytes, partition_values) of the
+    files whose `dataset` column holds `dataset`, read from the footers' statistics. Every writer
+    of ours puts one dataset in a file; a file mixing it with another cannot be removed whole."""
+    dt = open_table(table_root)
+    if dt is None:
+        return []
+    adds = pa.table(dt.get_add_actions(flatten=False)).to_pylist()
+    uris = {os.path.relpath(u, os.path.abspath(table_root)): u for u in dt.file_uris()}
+    out = []
+    for a in adds:
+        rel = urllib.parse.unquote(a["path"])
+        path = uris.get(rel) or os.path.join(os.path.abspath(table_root), rel)
+        md = pq.ParquetFile(path).metadata
+        names = md.schema.to_arrow_schema().names
+        if "dataset" not in names:
+            continue
+        j = names.index("dataset")
+        seen = set()
+        for i in range(md.num_row_groups):
+            st = md.row_group(i).column(j).statistics
+            if st is None or not st.has_min_max:
+                seen.add(None)
+            else:
+                seen.update({st.min, st.max})
+        if dataset in seen or None in seen:
+            if seen != {dataset}:
+                raise LakeStateError(f"{path} holds rows of datasets {sorted(map(str, seen))}: it cannot be "
+                                     f"replaced as one dataset's file")
+            out.append({"path": a["path"], "size_bytes": a["size_bytes"],
+                        "partition_values": {k: None if v is None else str(v)
+                                             for k, v in (a.get("partition") or {}).items()}})
+    return out
+
+
+def added_by_versions(table_root: Path, versions) -> set[str]:
+    """Relative paths (as on disk) of the files the commits `versions` added."""
+    root = Path(table_root) / "_delta_log"
+    out = set()
+    for v in versions:
+        log = root / f"{int(v):020d}.json"
+        if not log.exists():
+            continue
+        with open(log, encoding="utf-8") as fh:
+            for line in fh:
+                if '"add"' in line:
+                    action = json.loads(line)
+                    if "add" in action:
+                        out.add(urllib.parse.unquote(action["add"]["path"]))
+    return out
+
+
+def logged_current(table_root: Path) -> set[str]:
+    """Relative paths (as on disk) of the latest version's data files."""
+    dt = open_table(table_root)
+    if dt is None:
+        return set()
+    return {os.path.relpath(p, os.path.abspath(table_root)) for p in dt.file_uris()}
+
+
+def remove_files(table_root: Path, rel_paths) -> int:
+    """Delete these data files (a rolled-back run's: no published version references them)."""
+    removed = 0
+    for rel in rel_paths:
+        p = Path(table_root) / rel
+        if p.is_file():
+            p.unlink()
+            removed += 1
+    _remove_empty_dirs(Path(table_root))
+    return removed
 
 
 def replace_rows(table_root: Path, spec: TableSpec, data: pa.Table, predicate: str | None, *, run_id: str,

@@ -15,9 +15,11 @@ import pyarrow as pa
 
 from .catalog import Catalog
 from .config import LakeConfig
-from .delta_io import ROLLBACK_KEY, RUN_KEY, open_table, read_table, remove_unreferenced, rollback_to
+from .delta_io import (ROLLBACK_KEY, RUN_KEY, added_by_versions, logged_current, open_table, read_table,
+                       remove_files, remove_unreferenced, rollback_to)
 from .errors import LakeStateError
 from .quarantine import REASON_FILE
+from .run_manifests import commit_is_complete, read_manifests, remove_manifest, start_manifests, uses_manifests
 from .schemas import ALL_TABLES
 from .zones import PRE_CURATED, QUARANTINE, STAGING, Zones
 
@@ -63,6 +65,7 @@ class Lake:
             raise LakeStateError(f"{config.root} exists and is not a folder")
         for d in Zones(config).all_dirs():
             d.mkdir(parents=True, exist_ok=True)
+        start_manifests(config.root)
         catalog = Catalog.create(config.catalog_path)
         settings = config.root / SETTINGS_FILE
         if not settings.exists():
@@ -95,9 +98,11 @@ class Lake:
         Holding the lock, no ingest is running, so: a run still marked "running" was killed; a
         Delta commit after a table's published version made by a run that did not succeed must
         not become visible through a later publish, so the table is restored to its published
-        version (a table such a run created is removed); data files no commit ever added, the
-        staging folders, and the quarantine/pre-curated copies of killed runs are deleted. Commits
-        by runs the catalog does not know (e.g. after catalog.sqlite was re-created) are left alone.
+        version (a table such a run created is removed) and the files those commits added are
+        deleted; data files no commit ever added, the staging folders, and the quarantine/pre-curated
+        copies of killed runs are deleted too. A run the catalog does not know (catalog.sqlite
+        re-created) finished exactly when it left a run manifest (`run_manifests`); with no
+        published version, the table goes back to its newest commit by a run that finished.
 
         Looking for uncommitted files reads every table's log, so it is done when a run was killed
         or rolled back (a killed run is always still "running": its row is written before any file),
@@ -107,6 +112,8 @@ class Lake:
         cat = self.catalog
         stale = cat.runs_with_status("running")
         published = cat.snapshot()
+        manifests = read_manifests(self.root)
+        legacy = not uses_manifests(self.root)
         for name in ALL_TABLES:
             root = self.zones.curated_table(name)
             dt = open_table(root)
@@ -115,24 +122,33 @@ class Lake:
             pub = published.get(name)
             if pub is not None and dt.version() <= pub:
                 continue
-            # unpublished commits, newest first, back to our last rollback (which restored `pub`)
-            pending = []
-            for e in sorted(dt.history(), key=lambda e: e["version"], reverse=True):
-                if (pub is not None and e["version"] <= pub) or e.get(ROLLBACK_KEY):
+            history = sorted(dt.history(), key=lambda e: e["version"], reverse=True)
+            statuses = cat.run_statuses([e.get(RUN_KEY) for e in history if e.get(RUN_KEY)])
+            # unpublished commits of runs that did not finish, newest first: back to the published
+            # version, a rollback of ours, or (with no published version, e.g. a rebuilt catalog)
+            # the newest commit of a run that did
+            pending, keep = [], None
+            for e in history:
+                run = e.get(RUN_KEY)
+                if (pub is not None and e["version"] <= pub) or e.get(ROLLBACK_KEY) or \
+                        commit_is_complete(run, statuses.get(run), manifests, legacy):
+                    keep = e
                     break
                 pending.append(e)
-            runs = [e.get(RUN_KEY) for e in pending]
-            status = cat.run_statuses([r for r in runs if r])
-            # every one must be ours, by a run the catalog knows did not succeed
-            if not pending or not all(r and status.get(r) not in (None, "succeeded") for r in runs):
+            if not pending:
                 continue
-            if pub is None:
-                if pending[-1]["version"] == 0:
-                    shutil.rmtree(root)
-                    rec.dropped_tables.append(name)
+            if pub is not None and keep["version"] != pub and not keep.get(ROLLBACK_KEY):
+                continue  # a commit after the published version that we did not make: leave it alone
+            keep = None if keep is None else keep["version"]
+            if keep is None:  # every commit of the table is an unfinished run's
+                shutil.rmtree(root)
+                rec.dropped_tables.append(name)
                 continue
-            rollback_to(root, pub, run_id=runs[0])
-            rec.rolled_back[name] = pub
+            rollback_to(root, keep, run_id=pending[0].get(RUN_KEY))
+            rec.rolled_back[name] = keep
+            # their files are in no version anyone may read: the rolled-back commits were never published
+            current = logged_current(root)
+            rec.removed_files += remove_files(root, added_by_versions(root, [e["version"] for e in pending]) - current)
         if sweep or stale or rec.rolled_back or rec.dropped_tables:
             for name in ALL_TABLES:
                 rec.removed_files += remove_unreferenced(self.zones.curated_table(name), "part-")
@@ -150,6 +166,7 @@ class Lake:
                         continue  # a refusal is never deleted
                     shutil.rmtree(d, ignore_errors=True)
                     rec.removed_dirs.append(str(d))
+            remove_manifest(self.root, run.run_id)  # killed between its manifest and its publish
             cat.finish_run(run.run_id, "interrupted", None,
                            error="the ingest stopped before it finished (process killed?); nothing it wrote is "
                                  "visible and its leftovers were removed: run the ingest again")
