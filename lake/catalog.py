@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .delta_io import ROLLBACK_KEY, RUN_KEY, open_table
+from .delta_io import RUN_KEY, open_table
 from .errors import ConfigError, LakeStateError, NotFoundError
-from .run_manifests import commit_is_complete, read_manifests, uses_manifests
+from .run_manifests import read_manifests, unfinished_tail, uses_manifests
 from .schemas import ALL_TABLES, TableSpec
 from .zones import CURATED
 
@@ -268,11 +268,9 @@ class Catalog:
                 continue
             history = sorted(dt_.history(), key=lambda e: e["version"], reverse=True)
             statuses = self.run_statuses([e.get(RUN_KEY) for e in history if e.get(RUN_KEY)])
-            for e in history:
-                run = e.get(RUN_KEY)
-                if e.get(ROLLBACK_KEY) or commit_is_complete(run, statuses.get(run), manifests, legacy):
-                    versions[name] = e["version"]
-                    break
+            _, keep = unfinished_tail(history, statuses, manifests, legacy)
+            if keep is not None:
+                versions[name] = keep["version"]
         self.publish(root, list(versions), versions=versions)
         return list(versions)
 

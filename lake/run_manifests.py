@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+from .delta_io import ROLLBACK_KEY, RUN_KEY
 from .zones import CURATED
 
 RUNS_DIR = "_runs"
@@ -80,3 +81,20 @@ def commit_is_complete(run_id: str | None, status: str | None, manifests: dict, 
     if status is not None:
         return status == "succeeded"
     return legacy or run_id in manifests
+
+
+def unfinished_tail(history: list[dict], statuses: dict, manifests: dict, legacy: bool,
+                    published: int | None = None) -> tuple[list[dict], dict | None]:
+    """Split a table's Delta history (newest first) at its newest commit that may be shown.
+
+    Returns (pending, keep): the newest commits made by runs that did not finish, newest first, and
+    the entry below them — the published version, a rollback of ours, or a finished run's commit
+    (None when every commit is an unfinished run's)."""
+    pending = []
+    for e in history:
+        run = e.get(RUN_KEY)
+        if (published is not None and e["version"] <= published) or e.get(ROLLBACK_KEY) or \
+                commit_is_complete(run, statuses.get(run), manifests, legacy):
+            return pending, e
+        pending.append(e)
+    return pending, None

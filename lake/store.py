@@ -19,7 +19,7 @@ from .delta_io import (ROLLBACK_KEY, RUN_KEY, added_by_versions, logged_current,
                        remove_files, remove_unreferenced, rollback_to)
 from .errors import LakeStateError
 from .quarantine import REASON_FILE
-from .run_manifests import commit_is_complete, read_manifests, remove_manifest, start_manifests, uses_manifests
+from .run_manifests import read_manifests, unfinished_tail, remove_manifest, start_manifests, uses_manifests
 from .schemas import ALL_TABLES
 from .zones import PRE_CURATED, QUARANTINE, STAGING, Zones
 
@@ -127,14 +127,7 @@ class Lake:
             # unpublished commits of runs that did not finish, newest first: back to the published
             # version, a rollback of ours, or (with no published version, e.g. a rebuilt catalog)
             # the newest commit of a run that did
-            pending, keep = [], None
-            for e in history:
-                run = e.get(RUN_KEY)
-                if (pub is not None and e["version"] <= pub) or e.get(ROLLBACK_KEY) or \
-                        commit_is_complete(run, statuses.get(run), manifests, legacy):
-                    keep = e
-                    break
-                pending.append(e)
+            pending, keep = unfinished_tail(history, statuses, manifests, legacy, pub)
             if not pending:
                 continue
             if pub is not None and keep["version"] != pub and not keep.get(ROLLBACK_KEY):
