@@ -42,11 +42,10 @@ class DuckDBEngine(Engine):
         self._bind()
 
     def _bind(self) -> None:
-        con = duckdb.connect(":memory:")
         # DuckDB may read and write its temp_directory even when sandboxed (by default `.tmp` under
         # the working directory, so a query could read whatever lies there): a private empty one
         self._tmp = tempfile.mkdtemp(prefix="genolake-duckdb-")
-        con.execute(f"SET temp_directory = {lit(self._tmp)}")
+        con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
         if self._threads:
             con.execute(f"SET threads = {int(self._threads)}")
         if self._memory_limit:
