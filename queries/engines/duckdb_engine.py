@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import weakref
 
 import duckdb
 import pyarrow as pa
@@ -45,6 +46,7 @@ class DuckDBEngine(Engine):
         # DuckDB may read and write its temp_directory even when sandboxed (by default `.tmp` under
         # the working directory, so a query could read whatever lies there): a private empty one
         self._tmp = tempfile.mkdtemp(prefix="genolake-duckdb-")
+        weakref.finalize(self, shutil.rmtree, self._tmp, True)  # an engine never closed leaves none
         con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
         if self._threads:
             con.execute(f"SET threads = {int(self._threads)}")
