@@ -40,6 +40,11 @@ class LakeConfig:
 
     def __post_init__(self):
         check_name("tenant", self.tenant)
+        if "%" in str(self.root):
+            # deltalake 1.x decodes URL escapes in a local table path (once when writing, twice when
+            # reading), so a table under such a root is written in one place and looked for in another
+            raise ConfigError(f"lake root {self.root}: a '%' in the path is not supported (the deltalake "
+                              "package reads it as a URL escape); choose a root without '%'")
         if self.pos_bin_size <= 0:
             raise ConfigError(f"pos_bin_size must be positive, got {self.pos_bin_size}")
 

@@ -71,16 +71,20 @@ def _norm_sex(value) -> str | None:
     return _SEXES[key]
 
 
-def _names(values, what: str) -> tuple[str, ...]:
+def _names(values, what: str, *, exact: bool = False) -> tuple[str, ...]:
+    """Names from a comma string (each stripped) or a list; `exact`: list items are kept as given
+    (a VCF sample ID may have spaces at its ends, or a comma)."""
     if values is None:
         return ()
-    if isinstance(values, str):
+    text = isinstance(values, str)
+    if text:
         values = values.split(",")
     out: dict[str, None] = {}
     for v in values:
         if not isinstance(v, str):
             raise QueryError(f"{what} must be names (text), got {v!r}")
-        v = v.strip()
+        if text or not exact or not v.strip():
+            v = v.strip()
         if v:
             out[v] = None
     return tuple(out)
@@ -107,7 +111,7 @@ class Cohort:
         # lists and comma strings become tuples (hashable, comparable); sex is normalised
         object.__setattr__(self, "populations", _names(self.populations, "populations"))
         object.__setattr__(self, "super_populations", _names(self.super_populations, "super-populations"))
-        object.__setattr__(self, "samples", _names(self.samples, "samples"))
+        object.__setattr__(self, "samples", _names(self.samples, "samples", exact=True))
         object.__setattr__(self, "sex", _norm_sex(self.sex))
         if self.dataset is not None:
             ds = str(self.dataset).strip()

@@ -21,7 +21,7 @@ def check_read_only(query: str, dialect: str = SOURCE_DIALECT) -> list[exp.Expre
     """Parse `query`; refuse anything but reads (DDL, DML, COPY/EXPORT, ATTACH, SET, PRAGMA...)."""
     try:
         statements = [s for s in sqlglot.parse(query, read=dialect) if s is not None]
-    except sqlglot.errors.ParseError as err:
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as err:
         first = str(err).splitlines()[0]
         raise QueryError(f"could not parse the SQL: {first}") from None
     if not statements:

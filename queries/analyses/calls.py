@@ -130,10 +130,13 @@ def sample_variants(engine, sample_id: str, *, region=None, dataset=None) -> pa.
     ploidy, phased; sorted by contig, pos, allele, dataset. QueryError for an unknown sample."""
     if not isinstance(sample_id, str) or not sample_id.strip():
         raise QueryError("no sample ID given")
-    sample_id = sample_id.strip()
     if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
         raise QueryError(f"dataset must be a dataset name, got {dataset!r}")
+    # the ID as given (a VCF sample ID may end in a space); stripped only when that is unknown
     found = _sql(engine, f"SELECT DISTINCT dataset FROM samples WHERE sample_id = {lit(sample_id)}")["dataset"].to_pylist()
+    if not found and sample_id.strip() != sample_id:
+        sample_id = sample_id.strip()
+        found = _sql(engine, f"SELECT DISTINCT dataset FROM samples WHERE sample_id = {lit(sample_id)}")["dataset"].to_pylist()
     if dataset is not None:
         dataset = dataset.strip()
         if dataset not in found:

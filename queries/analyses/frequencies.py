@@ -221,9 +221,6 @@ def _check_found(table: pa.Table, wanted: list[str], members: Members) -> None:
 # --------------------------------------------------------------------------- where calls come from
 
 
-_PART_RE = re.compile(r"contig=([^/]+)/pos_bin=(-?[0-9]+)/")
-
-
 # Relative CPU cost per stored row, measured with DuckDB on the chr22-scale lake (2,504 samples,
 # 184M stored calls): reading a row and matching it to the cohort; aggregating a row of cpra_index,
 # where a site's rows are adjacent (the hash table stays in cache); aggregating a row of genotypes,
@@ -242,7 +239,7 @@ def _calls_source(engine, sel: Selection, members: Members, partial: list[str]) 
     r = 1.0
     if sel.kind == "region":
         binding = engine.bindings().get("cpra_index")
-        parts = {m.groups() for m in map(_PART_RE.search, binding.files) if m} if binding else set()
+        parts = {(p.get("contig"), p.get("pos_bin")) for p in binding.partitions} if binding else set()
         if parts:
             size = engine.lake.config.pos_bin_size
             lo, hi = sel.region.start // size * size, sel.region.end // size * size
@@ -263,7 +260,7 @@ def _single_contig(engine, sel: Selection) -> str | None:
     binding = engine.bindings().get("variants")
     if binding is None:
         return None
-    contigs = {m.group(1) for m in map(re.compile(r"contig=([^/]+)/").search, binding.files) if m}
+    contigs = {p.get("contig") for p in binding.partitions}
     return next(iter(contigs)) if len(contigs) == 1 else None
 
 

@@ -19,8 +19,10 @@ class TableBinding:
 
     name: str
     version: int
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # local paths (or URIs for object storage)
     partition_by: tuple[str, ...]
+    # per file, its partition values from the Delta log (the truth; folder names only encode them)
+    partitions: tuple[dict[str, str | None], ...] = ()
 
 
 class Engine(ABC):
