@@ -250,13 +250,10 @@ def dataset_files(table_root: Path, dataset: str) -> list[dict]:
     dt = open_table(table_root)
     if dt is None:
         return []
-    adds = pa.table(dt.get_add_actions(flatten=False)).to_pylist()
-    uris = {os.path.relpath(u, os.path.abspath(table_root)): u for u in dt.file_uris()}
+    adds = pa.table(dt.get_add_actions(flatten=True))
     out = []
-    for a in adds:
-        rel = urllib.parse.unquote(a["path"])
-        path = uris.get(rel) or os.path.join(os.path.abspath(table_root), rel)
-        md = pq.ParquetFile(path).metadata
+    for logged, size, f in zip(adds["path"].to_pylist(), adds["size_bytes"].to_pylist(), table_files(dt, table_root)):
+        md = pq.ParquetFile(f.path).metadata
         names = md.schema.to_arrow_schema().names
         if "dataset" not in names:
             continue
@@ -264,17 +261,12 @@ def dataset_files(table_root: Path, dataset: str) -> list[dict]:
         seen = set()
         for i in range(md.num_row_groups):
             st = md.row_group(i).column(j).statistics
-            if st is None or not st.has_min_max:
-                seen.add(None)
-            else:
-                seen.update({st.min, st.max})
+            seen.update({st.min, st.max} if st is not None and st.has_min_max else {None})
         if dataset in seen or None in seen:
             if seen != {dataset}:
-                raise LakeStateError(f"{path} holds rows of datasets {sorted(map(str, seen))}: it cannot be "
+                raise LakeStateError(f"{f.path} holds rows of datasets {sorted(map(str, seen))}: it cannot be "
                                      f"replaced as one dataset's file")
-            out.append({"path": a["path"], "size_bytes": a["size_bytes"],
-                        "partition_values": {k: None if v is None else str(v)
-                                             for k, v in (a.get("partition") or {}).items()}})
+            out.append({"path": logged, "size_bytes": size, "partition_values": f.partition_values})
     return out
 
 
@@ -300,7 +292,8 @@ def logged_current(table_root: Path) -> set[str]:
     dt = open_table(table_root)
     if dt is None:
         return set()
-    return {os.path.relpath(p, os.path.abspath(table_root)) for p in dt.file_uris()}
+    root = os.path.abspath(table_root)
+    return {os.path.relpath(f.path, root) for f in table_files(dt, table_root)}
 
 
 def remove_files(table_root: Path, rel_paths) -> int:
@@ -395,7 +388,7 @@ def logged_files(table_root: Path) -> set[str]:
     if dt is None:
         return set()
     # the latest version's files cover adds folded into a checkpoint whose JSON was cleaned up
-    seen = {os.path.relpath(f.path, os.path.abspath(root)) for f in table_files(dt, root)}
+    seen = logged_current(root)
     for log in (root / "_delta_log").glob("*.json"):
         with open(log, encoding="utf-8") as fh:
             for line in fh:

@@ -260,3 +260,24 @@ def test_recovery_removes_the_files_of_rolled_back_commits(tmp_path):
     assert _files_of(root, killed)  # the kill left files (committed, unpublished)
     genolake.ingest_vcf(root, SEED_VCF.with_name("split_test.vcf"), "other", workers=1)
     assert _files_of(root, killed) == []
+
+
+def test_replace_with_hostile_sample_ids_keeps_one_copy(tmp_path):
+    """--replace removes the dataset's files by the log's paths, whatever the folders' encoding."""
+    from test_hostile_sample_ids import _hostile_vcf
+    from oracle import plain_counts
+
+    vcf = tmp_path / "hostile.vcf"
+    _hostile_vcf(vcf)
+    root = tmp_path / "lake"
+    genolake.init_lake(root)
+    genolake.ingest_vcf(root, vcf, "d1", workers=1)
+    gz = tmp_path / "hostile.vcf.gz"
+    _sh(f"bgzip -c {vcf} > {gz}")
+    assert _ingest(root, gz) == "refused"
+    assert _ingest(root, gz, replace=True) == "succeeded"
+    lake = genolake.open_lake(root)
+    assert lake_counts(lake, "d1") == plain_counts(vcf)
+    g = lake.read("genotypes", columns=["sample_id", "pos", "allele_ord"]).to_pylist()
+    assert len(g) == len({tuple(x.values()) for x in g}) == sum(1 for _ in g)
+    assert set(x["sample_id"] for x in g) == set(vcf_samples(vcf))
