@@ -10,6 +10,7 @@ import sys
 import genolake
 from genolake import query_cli
 from genolake.lake import ConfigError, GenolakeError, LakeConfig, ScanLimits
+from genolake.lake.errors import exit_code_table, one_line
 
 MAX_FILE_BYTES_ENV = "GENOLAKE_MAX_FILE_BYTES"
 
@@ -25,8 +26,8 @@ queries (read-only; `genolake query --help`):
   genolake query drug-response --top 10
   genolake sql "SELECT super_population, count(*) FROM samples GROUP BY 1"
 
-exit status: 0 ok, 2 bad option or config, 3 input refused (see `genolake quarantine list`),
-4 not found, 5 lake state, 6 query refused or unanswerable, 70 internal error."""
+exit status:
+{exit_code_table()}"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,9 +80,14 @@ def _print_ingest(res) -> None:
     if res.status == "unchanged":
         print(f"unchanged: {res.source} (sha256 {res.sha256[:12]}…) was ingested by run {res.previous_run}; nothing to do")
         return
-    rows = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in res.rows.items())
+    counts = {k: v for k, v in res.rows.items() if isinstance(v, int) and not isinstance(v, bool)}
+    rows = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items() if k != "parts")
     print(f"ingested {res.source} in {res.seconds:.1f}s (run {res.run_id})")
-    print(f"  rows: {rows}")
+    print(f"  rows: {rows or 'none'}")
+    timings = res.rows.get("timings")
+    if isinstance(timings, dict) and timings:
+        print("  time: " + ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f} s" for k, v in timings.items()
+                                     if isinstance(v, (int, float))))
     print(f"  stored: {res.stored_path}")
     print("  tables: " + ", ".join(f"{k}@v{v}" for k, v in res.versions.items()))
     for w in res.warnings[:20]:
@@ -196,6 +202,7 @@ def cmd_simulate(args):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genolake", description="Local-first genomics data lake.", epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"genolake {genolake.__version__}")
     p.add_argument("--root", help="lake root (default: $GENOLAKE_ROOT or ./genolake-data)")
     p.add_argument("--progress", dest="progress", action="store_true", default=None, help="show progress bars")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
@@ -264,7 +271,7 @@ def cmd_bench(args) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return one_line(text)
 
 
 def main(argv=None) -> int:
