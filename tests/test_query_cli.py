@@ -332,7 +332,7 @@ def test_a_real_process(qlake, engine, picks):
     assert_csv_equals(proc.stdout, api)
     bad = subprocess.run([sys.executable, "-m", "genolake", "--root", str(qlake.root), "query", "af", "--rsid",
                           "rs999999999"], capture_output=True, text=True, env=env, timeout=120)
-    assert bad.returncode == 6 and bad.stdout == "" and bad.stderr.count("\n") == 1
+    assert bad.returncode == 4 and bad.stdout == "" and bad.stderr.count("\n") == 1
     assert "rs999999999" in bad.stderr and "Traceback" not in bad.stderr
 
 
