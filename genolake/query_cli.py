@@ -246,7 +246,20 @@ def cmd_sql(args):
     from genolake.queries.sql import check_read_only
 
     check_read_only(args.query)  # refuse a write before the lake is even opened
-    _emit(args, run_sql(_engine(args), args.query))
+    limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else None)
+    if limit == 0:
+        _emit(args, run_sql(_engine(args), args.query))
+        return
+    # stream: read the first `limit` rows (and one more) from the engine, never the whole result
+    table, more = _engine(args).sql_head(args.query, limit)
+    if args.format == "table":
+        text = render_table(table, limit=None)
+        if more:
+            head, _, _ = text.rpartition("\n")
+            text = head + f"\n(the first {table.num_rows:,} rows shown; the query has more: {_MORE})"
+        print(text)
+    else:
+        write_table(table, args.format, limit=0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -190,3 +190,23 @@ def test_help_imports_no_heavy_module():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout, proc.stdout.splitlines()[-1]
+
+
+# 7. `genolake sql` streams: the table output reads the first rows, not the whole result
+def test_sql_streams_to_the_limit(tmp_path, capsys, monkeypatch):
+    from genolake.queries.engines.duckdb_engine import DuckDBEngine
+
+    root = tmp_path / "lake"
+    genolake.init_lake(root)
+
+    def whole(self, *a, **k):
+        raise AssertionError("the whole result was materialised")
+
+    monkeypatch.setattr(DuckDBEngine, "sql", whole)
+    code, out, err = run_cli(capsys, "--root", root, "sql", "SELECT range AS i FROM range(60000000)")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[2].strip() == "0" and lines[51].strip() == "49" and "the first 50 rows shown" in lines[-1]
+    code, out, err = run_cli(capsys, "--root", root, "sql", "SELECT range AS i FROM range(60000000)",
+                             "--format", "csv", "--limit", "3")
+    assert code == 0 and out.split() == ["i", "0", "1", "2"], err

@@ -40,6 +40,14 @@ class Engine(ABC):
         they only read; `trusted`: SQL an analysis built itself (every value quoted with
         `queries.sql.lit`), which skips that parse."""
 
+    def sql_head(self, query: str, limit: int | None, *, trusted: bool = False) -> tuple[pa.Table, bool]:
+        """The first `limit` rows of a read-only query (None: all) and whether it had more. An engine
+        that can stream stops reading at the limit instead of holding the whole result."""
+        table = self.sql(query, trusted=trusted)
+        if limit is None or table.num_rows <= limit:
+            return table, False
+        return table.slice(0, limit), True
+
     def read_rows(self, table: str, where: dict[str, Sequence], columns: Sequence[str]) -> pa.Table:
         """Rows of a curated table whose columns each equal one of the given values (key lookups:
         a few rows by rsid, position...), with `columns` in that order, unsorted. This runs SQL;
