@@ -98,7 +98,7 @@ class DuckDBEngine(Engine):
             check_read_only(query, self.dialect)
         with self._lock:
             try:
-                reader = self._con.sql(query).fetch_record_batch(max(1024, min(limit + 1, 100_000)))
+                reader = self._con.sql(query).to_arrow_reader(max(1024, min(limit + 1, 100_000)))
                 batches, n = [], 0
                 for batch in reader:
                     batches.append(batch)
