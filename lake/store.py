@@ -72,6 +72,9 @@ def _with_settings(config: LakeConfig) -> LakeConfig:
 
 
 class Lake:
+    """One lake root, opened: `config`, `zones`, `catalog`, and `read(table)` for a curated table as
+    Arrow at the published snapshot. Make one with `genolake.init_lake(root)` or `genolake.open_lake(root)`."""
+
     def __init__(self, config: LakeConfig, catalog: Catalog):
         self.config = config
         self.zones = Zones(config)

@@ -210,3 +210,43 @@ def test_sql_streams_to_the_limit(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(capsys, "--root", root, "sql", "SELECT range AS i FROM range(60000000)",
                              "--format", "csv", "--limit", "3")
     assert code == 0 and out.split() == ["i", "0", "1", "2"], err
+
+
+def test_malformed_variants_are_refused_before_the_engine(tmp_path, capsys, monkeypatch):
+    import genolake.queries.engines as engines
+
+    def no_engine(*a, **k):
+        raise AssertionError("the engine was started for a malformed request")
+
+    monkeypatch.setattr(engines, "connect", no_engine)
+    root = tmp_path / "nolake"  # no lake: only the validation can answer
+    for argv in (["query", "af", "--rsid", "rsX1"], ["query", "af", "--cpra", "22-abc-A"],
+                 ["query", "carriers", "22-abc-A"], ["query", "carriers", "rs12x"]):
+        code, out, err = run_cli(capsys, "--root", root, *argv)
+        assert code == 6, (argv, err)
+        assert "no lake" not in err and ("rsID" in err or "CPRA" in err), err
+
+
+def test_listings_take_format_json_and_runs_fit_100_columns(tmp_path, capsys):
+    import json
+
+    root = tmp_path / "lake"
+    genolake.init_lake(root)
+    run_cli(capsys, "--root", root, "ingest", "vcf", SAMPLE_VCF, "--dataset", "d1")
+    run_cli(capsys, "--root", root, "ingest", "vcf", VCF_DIR / "test-genotypes.vcf", "--dataset", "d2")
+    for argv in (["catalog", "list"], ["catalog", "runs"], ["quarantine", "list"]):
+        code, out, err = run_cli(capsys, "--root", root, *argv, "--format", "json")
+        assert code == 0, err
+        assert isinstance(json.loads(out), list) and json.loads(out)
+    code, out, err = run_cli(capsys, "--root", root, "catalog", "runs")
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 100, out
+
+
+def test_engine_repr_and_docstring(small_lake):
+    engine = genolake.connect(small_lake)
+    try:
+        text = repr(engine)
+        assert text.startswith("<DuckDBEngine ") and "variants@v0" in text and str(small_lake.root) in text
+        assert "genolake.connect" in type(engine).__mro__[1].__doc__
+    finally:
+        engine.close()

@@ -26,6 +26,11 @@ class TableBinding:
 class Engine(ABC):
     """Runs read-only SQL over the curated tables, bound at the lake's published snapshot.
 
+    Get one with `genolake.connect(lake)`; pass it to the analyses (`genolake.allele_frequency(engine,
+    rsids=[...])`), or run SQL with `engine.sql(query)` (an Arrow table) or `engine.sql_head(query, n)`
+    (the first n rows, streamed). `engine.refresh()` rebinds to a newer published snapshot;
+    `engine.bindings()` says which Delta version of each table it reads.
+
     `sql()` takes the engine's own dialect; analyses are written in DuckDB's dialect and go
     through `queries.sql.transpile(query, engine.dialect)`."""
 
@@ -39,6 +44,15 @@ class Engine(ABC):
         """Run a read-only query; returns an Arrow table. Statements are parsed and refused unless
         they only read; `trusted`: SQL an analysis built itself (every value quoted with
         `queries.sql.lit`), which skips that parse."""
+
+    def __repr__(self) -> str:
+        try:
+            tables = ", ".join(f"{n}@v{b.version}" for n, b in sorted(self.bindings().items())) or "no tables"
+        except Exception:  # a closed or half-built engine still has a repr
+            tables = "?"
+        lake = getattr(self, "lake", None)
+        where = f" {str(lake.root)!r}" if lake is not None else ""
+        return f"<{type(self).__name__}{where}: {tables}>"
 
     def sql_head(self, query: str, limit: int | None, *, trusted: bool = False) -> tuple[pa.Table, bool]:
         """The first `limit` rows of a read-only query (None: all) and whether it had more. An engine
