@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .delta_io import RUN_KEY, open_table
+from .delta_keys import RUN_KEY
 from .errors import ConfigError, LakeStateError, NotFoundError
 from .run_manifests import read_manifests, unfinished_tail, uses_manifests
 from .schemas import ALL_TABLES, TableSpec
@@ -92,11 +92,14 @@ class Catalog:
     @classmethod
     def create(cls, path: Path) -> "Catalog":
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=60)
         try:
-            conn.executescript(_SCHEMA)  # commits on its own; idempotent (IF NOT EXISTS)
-        finally:
-            conn.close()
+            conn = sqlite3.connect(path, timeout=60)
+            try:
+                conn.executescript(_SCHEMA)  # commits on its own; idempotent (IF NOT EXISTS)
+            finally:
+                conn.close()
+        except sqlite3.Error as err:
+            raise cls(path)._unusable(err) from None
         return cls(path)
 
     @classmethod
@@ -105,17 +108,42 @@ class Catalog:
             raise LakeStateError(f"no lake at {Path(path).parent}: run `genolake --root {Path(path).parent} init` first")
         return cls(path)
 
+    def _unusable(self, err: Exception) -> LakeStateError:
+        """A catalog file SQLite cannot use (garbage, empty, read-only): one line naming it and what to do."""
+        text = str(err)
+        if "no such table" in text:
+            what = "has no genolake tables (empty or not a genolake catalog)"
+        elif "readonly" in text or "read-only" in text:
+            what = "is read-only"
+        elif "not a database" in text or "malformed" in text:
+            what = "is not a SQLite database (damaged or overwritten)"
+        else:
+            what = f"cannot be used ({text})"
+        return LakeStateError(f"catalog {self.path} {what}: restore it from a backup, or move it aside and run "
+                              f"`genolake --root {self.path.parent} init` then `genolake --root {self.path.parent} "
+                              "catalog crawl` to rebuild it from the tables on disk")
+
     @contextmanager
     def _conn(self):
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as err:
+            raise self._unusable(err) from None
         conn.row_factory = sqlite3.Row
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as err:
+                raise self._unusable(err) from None
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise self._unusable(exc) from None
+                raise
         finally:
             conn.close()
 
@@ -263,6 +291,8 @@ class Catalog:
                 self.register_run(m)
         versions = {}
         for name in ALL_TABLES:
+            from .delta_io import open_table  # deltalake on first use
+
             dt_ = open_table(root / CURATED / name)
             if dt_ is None:
                 continue
@@ -286,7 +316,7 @@ class Catalog:
                  json.dumps(m.get("warnings") or [])))
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location_prefix: str | None = None) -> str:
@@ -297,15 +327,15 @@ def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location
     lists, PARTITIONED BY, other properties). `location_prefix` (e.g. s3://bucket/lake/curated) is
     where the curated/ folder was copied; without it each table's local path is used as a file: URI,
     which Spark or Hive on this machine can read but Athena cannot."""
-    if not _IDENT.match(database or ""):
+    if not isinstance(database, str) or not _IDENT.fullmatch(database):
         raise ConfigError(f"database name {database!r} is not allowed: use letters, digits and '_'")
-    if location_prefix is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^'\\\s]+$", location_prefix):
+    if location_prefix is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://[^'\\\s]+", location_prefix):
         raise ConfigError(f"location prefix {location_prefix!r} must be a URI such as s3://bucket/prefix, "
                           "without quotes, backslashes or spaces")
     out = [f"-- genolake: {len(tables)} Delta table(s); run in Athena (one statement per query)",
            f"CREATE DATABASE IF NOT EXISTS {database};"]
     for t in sorted(tables, key=lambda t: t.name):
-        if not _IDENT.match(t.name):
+        if not _IDENT.fullmatch(t.name):
             raise ConfigError(f"table name {t.name!r} cannot be used in DDL")
         if location_prefix is not None:
             loc = location_prefix.rstrip("/") + "/" + t.name + "/"
@@ -320,6 +350,8 @@ def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location
 
 
 def describe_table(location: Path, spec: TableSpec, version: int | None = None) -> TableEntry | None:
+    from .delta_io import open_table  # deltalake on first use
+
     dt_ = open_table(location, version)
     if dt_ is None:
         return None

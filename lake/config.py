@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 DEFAULT_ROOT = "./genolake-data"
-_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DATASET_RE = _TENANT_RE
 
 
@@ -55,7 +55,7 @@ class LakeConfig:
 
 def check_name(kind: str, value: str) -> str:
     """Tenants and datasets become path parts and SQL literals: keep them plain."""
-    if not _DATASET_RE.match(value or ""):
+    if not isinstance(value, str) or not _DATASET_RE.fullmatch(value):
         raise ConfigError(
             f"{kind} {value!r} is not allowed: use 1-64 letters, digits, '_', '-', '.', starting with a letter or digit"
         )

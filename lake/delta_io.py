@@ -28,10 +28,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 from .errors import LakeStateError
 from .schemas import TableSpec
 
-RUN_KEY = "genolake.run_id"
-INGEST_KEY = "genolake.ingest_key"
-CHECKSUM_KEY = "genolake.source_sha256"
-ROLLBACK_KEY = "genolake.rolled_back_run"
+from .delta_keys import CHECKSUM_KEY, INGEST_KEY, ROLLBACK_KEY, RUN_KEY  # noqa: F401  (re-exported)
 
 # Columns with few distinct values per file compress to almost nothing with dictionary+RLE;
 # sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way), and so does

@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from .delta_io import ROLLBACK_KEY, RUN_KEY
+from .delta_keys import ROLLBACK_KEY, RUN_KEY
 from .zones import CURATED
 
 RUNS_DIR = "_runs"

@@ -15,8 +15,7 @@ import pyarrow as pa
 
 from .catalog import Catalog
 from .config import LakeConfig
-from .delta_io import (ROLLBACK_KEY, RUN_KEY, added_by_versions, logged_current, open_table, read_table,
-                       remove_files, remove_unreferenced, rollback_to)
+from .delta_keys import ROLLBACK_KEY, RUN_KEY
 from .errors import LakeStateError
 from .quarantine import REASON_FILE
 from .run_manifests import read_manifests, unfinished_tail, remove_manifest, start_manifests, uses_manifests
@@ -35,6 +34,31 @@ class Recovery:
     removed_dirs: list[str] = field(default_factory=list)
 
 
+# deltalake and pyarrow.dataset load on first use, so that `genolake --help` stays light
+def open_table(*args, **kwargs):
+    from .delta_io import open_table as f
+
+    return f(*args, **kwargs)
+
+
+def read_table(*args, **kwargs):
+    from .delta_io import read_table as f
+
+    return f(*args, **kwargs)
+
+
+def remove_unreferenced(*args, **kwargs):
+    from .delta_io import remove_unreferenced as f
+
+    return f(*args, **kwargs)
+
+
+def rollback_to(*args, **kwargs):
+    from .delta_io import rollback_to as f
+
+    return f(*args, **kwargs)
+
+
 SETTINGS_FILE = "lake.json"  # layout settings fixed when the lake is created
 
 
@@ -49,6 +73,9 @@ def _with_settings(config: LakeConfig) -> LakeConfig:
 
 
 class Lake:
+    """One lake root, opened: `config`, `zones`, `catalog`, and `read(table)` for a curated table as
+    Arrow at the published snapshot. Make one with `genolake.init_lake(root)` or `genolake.open_lake(root)`."""
+
     def __init__(self, config: LakeConfig, catalog: Catalog):
         self.config = config
         self.zones = Zones(config)
@@ -62,9 +89,13 @@ class Lake:
     def init(cls, config: LakeConfig) -> "Lake":
         """Create the zone folders and the catalog. Safe to run on an existing lake."""
         if config.root.exists() and not config.root.is_dir():
-            raise LakeStateError(f"{config.root} exists and is not a folder")
+            raise LakeStateError(f"{config.root} exists and is not a folder: choose another --root")
         for d in Zones(config).all_dirs():
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise LakeStateError(f"cannot create the lake folder {d}: {err.strerror or err}; choose a --root "
+                                     "under a folder you can write to") from None
         start_manifests(config.root)
         catalog = Catalog.create(config.catalog_path)
         settings = config.root / SETTINGS_FILE
@@ -84,12 +115,39 @@ class Lake:
             raise LakeStateError(f"unknown table {name!r}; tables are: {', '.join(ALL_TABLES)}")
         return self.zones.curated_table(name)
 
+    def __repr__(self) -> str:
+        return f"Lake({str(self.root)!r}, tenant={self.config.tenant!r})"
+
     def read(self, name: str, *, version: int | None = None, published: bool = True, columns=None, filter=None) -> pa.Table:
-        """A curated table as Arrow, at the catalog's published version unless `version` is given."""
+        """A curated table as Arrow, at the catalog's published version unless `version` is given.
+
+        `name`: one of samples, variants, genotypes, cpra_index, rsid_index, clinvar; `version`: a
+        Delta version of that table (0 to its latest); `columns`: names from its schema. A wrong
+        name, version or column raises NotFoundError naming the valid choices."""
+        from .errors import NotFoundError
+
+        spec = ALL_TABLES.get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise NotFoundError(f"no table {name!r}; tables are: {', '.join(ALL_TABLES)}")
+        if columns is not None:
+            if isinstance(columns, str):
+                columns = [columns]
+            known = [f.name for f in spec.schema]
+            bad = [c for c in columns if c not in known]
+            if bad:
+                raise NotFoundError(f"table {name} has no column {', '.join(map(repr, bad))}; its columns are: "
+                                    f"{', '.join(known)}")
         if version is None and published:
             version = self.catalog.snapshot().get(name)
             if version is None:
-                return pa.table({f.name: pa.array([], f.type) for f in ALL_TABLES[name].schema})
+                empty = pa.table({f.name: pa.array([], f.type) for f in spec.schema})
+                return empty.select(list(columns)) if columns is not None else empty
+        elif version is not None:
+            dt = open_table(self.table_root(name))
+            latest = None if dt is None else dt.version()
+            if isinstance(version, bool) or not isinstance(version, int) or latest is None or not 0 <= version <= latest:
+                have = "none: it has not been ingested yet" if latest is None else f"0 to {latest}"
+                raise NotFoundError(f"table {name} has no version {version!r}; versions: {have}")
         return read_table(self.table_root(name), version, columns=columns, filter=filter)
 
     def recover(self, *, sweep: bool = False) -> Recovery:
@@ -108,6 +166,8 @@ class Lake:
         or rolled back (a killed run is always still "running": its row is written before any file),
         or when `sweep` asks for it.
         """
+        from .delta_io import added_by_versions, logged_current, remove_files
+
         rec = Recovery()
         cat = self.catalog
         stale = cat.runs_with_status("running")
@@ -170,7 +230,12 @@ class Lake:
     def ingest_lock(self):
         """One writer at a time: ingests serialise on a lock file in the root."""
         path = self.root / ".ingest.lock"
-        with open(path, "a+") as fh:
+        try:
+            fh = open(path, "a+")
+        except OSError as err:
+            raise LakeStateError(f"cannot write the ingest lock {path}: {err.strerror or err}; the lake is read-only "
+                                 "here: ingest into a copy you can write to, or fix the folder's permissions") from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from genolake.lake.errors import QueryError
+from genolake.lake.errors import QueryError, QueryNotFound
 
 from .sql import in_list, lit, run
 
@@ -477,7 +477,7 @@ def _members(c: Cohort, rows: list[dict]) -> Members:
 def _check_names(c: Cohort, cols: dict[str, list]) -> None:
     datasets = sorted(set(cols["dataset"]))
     if c.dataset and c.dataset not in datasets:
-        raise QueryError(f"dataset {c.dataset!r} is not in the lake; datasets: {_shown(datasets, 20)}")
+        raise QueryNotFound(f"dataset {c.dataset!r} is not in the lake; datasets: {_shown(datasets, 20)}")
     for field_name, column, label in (("super_populations", "super_population", "super-population"),
                                       ("populations", "population", "population")):
         wanted = getattr(c, field_name)
@@ -487,14 +487,14 @@ def _check_names(c: Cohort, cols: dict[str, list]) -> None:
         missing = [w for w in wanted if w not in known]
         if missing:
             if not known:
-                raise QueryError(f"{label} {_shown(repr(m) for m in missing)} is not in the lake: no sample has a "
+                raise QueryNotFound(f"{label} {_shown(repr(m) for m in missing)} is not in the lake: no sample has a "
                                  f"{label} (attach a panel: genolake ingest panel PANEL --dataset NAME)")
             hint = ""
             folded = {k.lower(): k for k in known}
             close = [folded[m.lower()] for m in missing if m.lower() in folded]
             if close:
                 hint = f" (did you mean {', '.join(close)}?)"
-            raise QueryError(f"{label} {', '.join(repr(m) for m in missing)} "
+            raise QueryNotFound(f"{label} {', '.join(repr(m) for m in missing)} "
                              f"{'is' if len(missing) == 1 else 'are'} not in the lake{hint}; "
                              f"known {label}s: {', '.join(known)}")
     if c.samples:
@@ -507,4 +507,4 @@ def _check_names(c: Cohort, cols: dict[str, list]) -> None:
         missing = [s for s in c.samples if s not in known_ids]
         if missing:
             noun = "sample" if len(missing) == 1 else f"{len(missing)} samples"
-            raise QueryError(f"{noun} not in {where}: {_shown(missing)}")
+            raise QueryNotFound(f"{noun} not in {where}: {_shown(missing)}")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from genolake.lake.coords import cpra_key
-from genolake.lake.errors import QueryError
+from genolake.lake.errors import QueryError, QueryNotFound
 
 from ..cohorts import Members, members_of
 from ..regions import Region, parse_cpra, parse_region
@@ -163,7 +163,7 @@ def rsid_sites(engine, rsids: list[str], datasets: list[str]) -> list[dict]:
         other = sorted({d for m in missing for d in elsewhere.get(m, ())})
         hint = f" (found in {', '.join(other)}: choose that dataset)" if other else ""
         noun = "rsID" if len(missing) == 1 else f"{len(missing)} rsIDs"
-        raise QueryError(f"{noun} not found in {scope}: {_shown(missing)}{hint}")
+        raise QueryNotFound(f"{noun} not found in {scope}: {_shown(missing)}{hint}")
     return [r for r in rows if r["dataset"] in datasets]
 
 
@@ -215,7 +215,7 @@ def _check_found(table: pa.Table, wanted: list[str], members: Members) -> None:
         ds = members.datasets
         scope = f"dataset {ds[0]!r}" if len(ds) == 1 else f"datasets {', '.join(ds)}"
         noun = "variant" if len(missing) == 1 else f"{len(missing)} variants"
-        raise QueryError(f"{noun} not found in {scope}: {_shown(missing)}")
+        raise QueryNotFound(f"{noun} not found in {scope}: {_shown(missing)}")
 
 
 # --------------------------------------------------------------------------- where calls come from

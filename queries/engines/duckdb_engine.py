@@ -117,6 +117,29 @@ class DuckDBEngine(Engine):
             except duckdb.Error as err:
                 raise QueryError(f"query failed: {str(err).splitlines()[0]}") from None
 
+    def sql_head(self, query: str, limit: int | None, *, trusted: bool = False) -> tuple[pa.Table, bool]:
+        """Streams record batches from DuckDB and stops once `limit` rows (and one more, to tell
+        whether there are more) have arrived: a 60M-row result costs no more than its first rows."""
+        if limit is None:
+            return self.sql(query, trusted=trusted), False
+        if not trusted:
+            check_read_only(query, self.dialect)
+        with self._lock:
+            try:
+                reader = self._con.sql(query).to_arrow_reader(max(1024, min(limit + 1, 100_000)))
+                batches, n = [], 0
+                for batch in reader:
+                    batches.append(batch)
+                    n += batch.num_rows
+                    if n > limit:
+                        break
+                table = pa.Table.from_batches(batches, schema=reader.schema)
+            except duckdb.Error as err:
+                raise QueryError(f"query failed: {str(err).splitlines()[0]}") from None
+        if table.num_rows > limit:
+            return table.slice(0, limit), True
+        return table, False
+
     def read_rows(self, table: str, where, columns) -> pa.Table:
         reader = self._readers.get(table)
         if reader is None:  # not ingested yet: no rows
