@@ -25,15 +25,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from genolake.lake import quarantine
 from genolake.lake.config import LakeConfig, check_name
-from genolake.lake.delta_io import commit_files, remove_unreferenced, replace_rows, write_data_file
+from genolake.lake.delta_io import commit_files, remove_unreferenced, replace_rows, table_version, write_data_file
 from genolake.lake.errors import ConfigError, InputError, LakeStateError, QuarantinedError, ScanFailed
+from genolake.lake.run_manifests import write_manifest
 from genolake.lake.scans import scan_file
 from genolake.lake.schemas import CLINVAR, CPRA_INDEX, GENOTYPES, RSID_INDEX, SAMPLES, VARIANTS
 from genolake.lake.store import Lake
 
+from .callset_extension import check_sites, merged_counts, plan_extension
 from .engines import local
 from .sources.vcf import find_index, plan_regions, read_header
 from .sources.vcf_text import file_kind, plan_text_parts, text_reader_applies
@@ -126,7 +130,7 @@ class _Run:
     def already_done(self) -> IngestResult | None:
         prior = self.lake.catalog.find_succeeded(self.kind, self.dataset, self.sha256,
                                                  latest_only=self.kind in _REPLACING_KINDS)
-        if prior is None:
+        if prior is None or self.lake.catalog.replaced_since(prior):
             return None
         shutil.rmtree(self.quarantined.parent, ignore_errors=True)
         seconds = time.monotonic() - self.t0
@@ -172,6 +176,15 @@ class _Run:
 
     def succeed(self, stored: Path, rows: dict, tables: list[str]) -> IngestResult:
         seconds = time.monotonic() - self.t0
+        # every commit is made: say so beside the tables, so a lost catalog can be rebuilt by a crawl
+        entry = self.lake.catalog.run(self.run_id)
+        write_manifest(self.lake.root, {
+            **{k: getattr(entry, k) for k in ("run_id", "kind", "dataset", "tenant", "source_path", "sha256",
+                                              "size_bytes", "started_at", "engine")},
+            "stored_path": str(stored), "seconds": round(seconds, 3), "rows": rows, "warnings": self.warnings,
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": {t: table_version(self.lake.table_root(t)) for t in tables}})
+        _fault_point("after-manifest")
         # one transaction: the versions become visible exactly when the run is "succeeded"
         versions = self.lake.catalog.publish(
             self.lake.root, tables, run_id=self.run_id,
@@ -226,9 +239,11 @@ def _start(lake: Lake) -> None:
 
 def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: str | None = None,
                workers: int | None = None, progress: bool = False, chunk_records: int = 2048,
-               reader: str = "auto", assembly: str | None = None) -> IngestResult:
+               reader: str = "auto", replace: bool = False, assembly: str | None = None) -> IngestResult:
     """Ingest a multi-sample VCF/BCF (plain or bgzipped) as `dataset`. Raises QuarantinedError on bad input.
 
+    A file for a dataset that has rows already must add sites for its samples or samples over its
+    sites (`etl.callset_extension`); `replace=True` makes the file the dataset's whole callset.
     assembly: the callset's reference assembly (GRCh37, GRCh38); default: read from the header's
     `##reference=`/`##contig=<...assembly=...>`; recorded for the dataset in the catalog.
 
@@ -243,7 +258,7 @@ def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: st
         _start(lake)
         run = _Run(lake, "vcf", Path(path), dataset, tenant)
         result = _guard(run, lambda: _ingest_vcf(lake, run, panel_rows, workers or local.default_workers(),
-                                                  _Progress(progress), chunk_records, reader))
+                                                  _Progress(progress), chunk_records, reader, replace))
         found = normalize_assembly(assembly) if assembly else detect_assembly(Path(path))
         if found:
             lake.catalog.set_dataset_assembly(dataset, found)
@@ -296,21 +311,23 @@ def _read_panel_for(panel, config: LakeConfig) -> pa.Table:
 
 
 def _ingest_vcf(lake: Lake, run: _Run, panel_rows, workers: int, progress: _Progress, chunk_records: int,
-                reader: str = "auto"):
+                reader: str = "auto", replace: bool = False):
     qpath = run.receive()
-    done = run.already_done()
+    done = None if replace else run.already_done()  # a replacement is applied even if the file is known
     if done:
         return done
     src_index = find_index(run.source)
     report = run.scan()
     header = read_header(qpath)
     run.warnings.extend(header.warnings)
-    _check_dataset_compatible(lake, run, header)
+    ext = plan_extension(lake.read("samples"), run.dataset, run.source, header.samples, header.n_header_lines,
+                         replace)
 
     target = local.IngestTarget(
         dataset=run.dataset, run_id=run.run_id, variants_root=lake.table_root("variants"),
         genotypes_root=lake.table_root("genotypes"), cpra_root=lake.table_root("cpra_index"),
         spill_dir=lake.zones.staging_dir(run.run_id), pos_bin_size=lake.config.pos_bin_size,
+        sample_offset=ext.sample_offset,
     )
     parts = _plan_parts(run, qpath, header, report, src_index, workers, reader)
     timings = {}
@@ -327,6 +344,7 @@ def _ingest_vcf(lake: Lake, run: _Run, panel_rows, workers: int, progress: _Prog
         n_records = sum(r.n_records for r in results)
         if n_records == 0:
             raise InputError(run.source, "no variant records: the file has a header only", line=header.n_header_lines)
+        merged_variants = _extend_callset(lake, run, ext, sorted(results, key=lambda r: r.part))
         timings["convert_s"] = round(time.monotonic() - t_phase, 2)
         t_phase = time.monotonic()
         geno_files = local.build_genotypes(header, results, target, workers=workers,
@@ -351,21 +369,24 @@ def _ingest_vcf(lake: Lake, run: _Run, panel_rows, workers: int, progress: _Prog
     rsid_files = ([write_data_file(lake.table_root("rsid_index"), RSID_INDEX, rsid_table, {},
                                    f"part-{run.run_id}-rsid.parquet")] if rsid_table.num_rows else [])
     commits = [
-        ("variants", VARIANTS, [f for r in ordered for f in r.variant_files]),
-        ("genotypes", GENOTYPES, geno_files),
-        ("cpra_index", CPRA_INDEX, [f for r in ordered for f in r.cpra_files]),
-        ("rsid_index", RSID_INDEX, rsid_files),
+        # an N+1 append rewrites the dataset's variants with both callsets' counts; its sites are indexed
+        ("variants", VARIANTS, merged_variants if merged_variants is not None else
+         [f for r in ordered for f in r.variant_files], ext.replaces or (merged_variants is not None and run.dataset)),
+        ("genotypes", GENOTYPES, geno_files, ext.replaces),
+        ("cpra_index", CPRA_INDEX, [f for r in ordered for f in r.cpra_files], ext.replaces),
+        ("rsid_index", RSID_INDEX, [] if ext.mode == "samples" else rsid_files, ext.replaces),
     ]
-    for name, spec, files in commits:
-        if files:
+    for name, spec, files, replaces in commits:
+        if files or replaces:
             commit_files(lake.table_root(name), spec, files, run_id=run.run_id, checksum=run.sha256,
-                         ingest_key=run.ingest_key)
+                         ingest_key=run.ingest_key, replace_dataset=replaces or None)
             _fault_point(f"after-commit:{name}")
-    _commit_samples(lake, run, header.samples, panel_rows)
+    _commit_samples(lake, run, header.samples, panel_rows, ext)
     rows = {
         "records": sum(r.n_records for r in ordered), "variants": sum(r.n_alleles for r in ordered),
         "genotypes": sum(f.num_records for f in geno_files), "cpra_index": sum(r.n_calls for r in ordered),
         "rsid_index": rsid_table.num_rows, "samples": len(header.samples), "parts": len(parts),
+        "extension": ext.mode,
     }
     timings["commit_s"] = round(time.monotonic() - t_phase, 2)
     rows["timings"] = timings
@@ -407,21 +428,35 @@ def _raise_first_error(results, header):
         offset += r.n_lines
 
 
-def _check_dataset_compatible(lake: Lake, run: _Run, header) -> None:
-    """A dataset is one callset: a second file must have the same samples and new contigs only."""
-    existing = lake.read("samples", published=True)
-    if existing.num_rows == 0:
-        return
-    import pyarrow.compute as pc
-
-    mine = existing.filter(pc.equal(existing["dataset"], run.dataset))
-    if mine.num_rows == 0:
-        return
-    order = mine.sort_by("sample_index")["sample_id"].to_pylist()
-    if order != header.samples:
-        raise InputError(run.source, f"dataset {run.dataset!r} already has {len(order)} samples and this file's samples"
-                         " differ; a dataset is one callset: ingest it under another --dataset name",
-                         line=header.n_header_lines)
+def _extend_callset(lake: Lake, run: _Run, ext, ordered) -> list | None:
+    """Hold a second file for a dataset to the rules of `callset_extension`, before anything is
+    committed. For an N+1 append, write the dataset's variants again with the summed counts and
+    return those files (the run's own variant files are removed); else None."""
+    if ext.mode not in ("sites", "samples"):
+        return None
+    root = lake.table_root("variants")
+    files = [f for r in ordered for f in r.variant_files]
+    pieces = []
+    for f in files:
+        t = pq.read_table(root / f.rel_path)
+        pieces.append(t.append_column("contig", pa.array([f.partition_values["contig"]] * t.num_rows, pa.string())))
+    new = (pa.concat_tables(pieces).select(VARIANTS.schema.names) if pieces
+           else VARIANTS.schema.empty_table())
+    existing = lake.read("variants", filter=pc.field("dataset") == run.dataset)
+    check_sites(ext, run.source, existing, new)
+    if ext.mode != "samples":
+        return None
+    merged = merged_counts(existing, new)
+    out = []
+    for contig in pc.unique(merged["contig"]).to_pylist():
+        part = merged.filter(pc.equal(merged["contig"], contig)).sort_by([("pos", "ascending"), ("allele_ord", "ascending")])
+        out.append(write_data_file(root, VARIANTS, part, {"contig": contig},
+                                   f"part-{run.run_id}-variants-merged-{len(out):05d}.parquet"))
+    for r in ordered:
+        for f in r.variant_files:
+            (root / f.rel_path).unlink(missing_ok=True)
+        r.variant_files = []
+    return out
 
 
 def _rsid_table(results, dataset) -> pa.Table:
@@ -433,19 +468,20 @@ def _rsid_table(results, dataset) -> pa.Table:
     return t.select([f.name for f in RSID_INDEX.schema]).cast(RSID_INDEX.schema).sort_by([("rsid", "ascending"), ("pos", "ascending")])
 
 
-def _commit_samples(lake: Lake, run: _Run, samples: list[str], panel_rows: pa.Table | None):
+def _commit_samples(lake: Lake, run: _Run, samples: list[str], panel_rows: pa.Table | None, ext):
     root = lake.table_root("samples")
-    existing = lake.read("samples", published=True)
-    import pyarrow.compute as pc
-
-    if existing.num_rows and pc.any(pc.equal(existing["dataset"], run.dataset)).as_py() and panel_rows is None:
-        return  # same callset, another contig file: samples are already there
-    table = samples_table(run.dataset, samples, panel_rows)
+    if ext.mode == "sites" and panel_rows is None:
+        return  # the same samples, new sites: they are already there
+    if ext.mode == "samples":  # the N+1 append: the new samples after the dataset's own
+        table = pa.concat_tables([ext.existing.cast(SAMPLES.schema),
+                                  samples_table(run.dataset, samples, panel_rows, start=ext.sample_offset)])
+    else:
+        table = samples_table(run.dataset, samples, panel_rows)
     replace_rows(root, SAMPLES, table, f"dataset = '{run.dataset}'", run_id=run.run_id, checksum=run.sha256,
                  ingest_key=run.ingest_key)
 
 
-def samples_table(dataset: str, samples: list[str], panel_rows: pa.Table | None) -> pa.Table:
+def samples_table(dataset: str, samples: list[str], panel_rows: pa.Table | None, start: int = 0) -> pa.Table:
     info = {}
     if panel_rows is not None:
         for row in panel_rows.to_pylist():
@@ -453,7 +489,7 @@ def samples_table(dataset: str, samples: list[str], panel_rows: pa.Table | None)
     return pa.table({
         "dataset": [dataset] * len(samples),
         "sample_id": samples,
-        "sample_index": pa.array(range(len(samples)), pa.int32()),
+        "sample_index": pa.array(range(start, start + len(samples)), pa.int32()),
         "population": [info.get(s, {}).get("population") for s in samples],
         "super_population": [info.get(s, {}).get("super_population") for s in samples],
         "sex": [info.get(s, {}).get("sex") for s in samples],

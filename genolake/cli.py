@@ -10,6 +10,7 @@ import sys
 import genolake
 from genolake import query_cli
 from genolake.lake import ConfigError, GenolakeError, LakeConfig, ScanLimits
+from genolake.lake.errors import exit_code_table, one_line
 
 MAX_FILE_BYTES_ENV = "GENOLAKE_MAX_FILE_BYTES"
 
@@ -25,8 +26,8 @@ queries (read-only; `genolake query --help`):
   genolake query drug-response --top 10
   genolake sql "SELECT super_population, count(*) FROM samples GROUP BY 1"
 
-exit status: 0 ok, 2 bad option or config, 3 input refused (see `genolake quarantine list`),
-4 not found, 5 lake state, 6 query refused or unanswerable, 70 internal error."""
+exit status:
+{exit_code_table()}"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,9 +60,15 @@ def _print_rows(rows: list[dict], columns: list[str]) -> None:
         return
     text = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
     widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    for t in text:
-        print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r, t in zip(rows, text):
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
+        if r.get("_error"):  # a run's error on its own line, under the run
+            print(f"    error: {r['_error']}")
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _progress(args) -> bool:
@@ -79,9 +86,14 @@ def _print_ingest(res) -> None:
     if res.status == "unchanged":
         print(f"unchanged: {res.source} (sha256 {res.sha256[:12]}…) was ingested by run {res.previous_run}; nothing to do")
         return
-    rows = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in res.rows.items())
+    counts = {k: v for k, v in res.rows.items() if isinstance(v, int) and not isinstance(v, bool)}
+    rows = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items() if k != "parts")
     print(f"ingested {res.source} in {res.seconds:.1f}s (run {res.run_id})")
-    print(f"  rows: {rows}")
+    print(f"  rows: {rows or 'none'}")
+    timings = res.rows.get("timings")
+    if isinstance(timings, dict) and timings:
+        print("  time: " + ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f} s" for k, v in timings.items()
+                                     if isinstance(v, (int, float))))
     print(f"  stored: {res.stored_path}")
     print("  tables: " + ", ".join(f"{k}@v{v}" for k, v in res.versions.items()))
     for w in res.warnings[:20]:
@@ -92,7 +104,8 @@ def _print_ingest(res) -> None:
 
 def cmd_ingest_vcf(args):
     res = genolake.ingest_vcf(_root_config(args), args.file, args.dataset, panel=args.panel, tenant=args.tenant,
-                              workers=args.workers, progress=_progress(args), assembly=args.assembly)
+                              workers=args.workers, progress=_progress(args), replace=args.replace,
+                              assembly=args.assembly)
     _print_ingest(res)
 
 
@@ -115,6 +128,7 @@ def _main_count(rows: dict):
 def cmd_catalog(args):
     lake = genolake.open_lake(args.root)
     cat = lake.catalog
+    args.json = args.json or args.format == "json"
     if args.action == "list":
         rows = [t.__dict__ for t in cat.tables()]
         if args.json:
@@ -152,10 +166,13 @@ def cmd_catalog(args):
         if args.json:
             print(json.dumps([r.__dict__ for r in runs], indent=2))
         else:
-            _print_rows([{**r.__dict__, "sha256": (r.sha256 or "")[:12], "rows": _main_count(r.rows),
-                          "warnings": len(r.warnings) or None} for r in runs],
-                        ["run_id", "kind", "dataset", "status", "started_at", "seconds", "rows", "warnings", "sha256",
-                         "source_path", "error"])
+            # fits 100 columns: the full record (paths, checksum, error text) is in `catalog runs --format json`
+            _print_rows([{"run": r.run_id, "_error": _short(_one_line((r.error or "").replace(
+                              os.path.dirname(r.source_path or "") + os.sep, "")), 88) if r.error else None, "kind": r.kind, "dataset": r.dataset or "-", "status": r.status,
+                          "started": (r.started_at or "")[5:16].replace("T", " "),
+                          "rows": None if _main_count(r.rows) is None else f"{_main_count(r.rows):,}",
+                          "warn": len(r.warnings) or None, "file": _short(os.path.basename(r.source_path or ""), 16)}
+                         for r in runs], ["run", "kind", "dataset", "status", "started", "rows", "warn", "file"])
     elif args.action == "crawl":
         with lake.ingest_lock():  # never publish what an interrupted ingest left half-done
             lake.recover(sweep=True)
@@ -177,6 +194,10 @@ def cmd_quarantine(args):
     lake = genolake.open_lake(args.root)
     if args.action == "list":
         entries = quarantine.list_quarantined(lake.zones)
+        if args.format == "json":
+            print(json.dumps([{"id": e.entry_id, "tenant": e.tenant, "file": str(e.file) if e.file else None,
+                               "reason": e.reason} for e in entries], indent=2, default=str))
+            return
         _print_rows([{"id": e.entry_id, "tenant": e.tenant, "file": e.file.name if e.file else None,
                       "problem": (e.reason or {}).get("message")} for e in entries], ["id", "tenant", "file", "problem"])
     else:
@@ -196,6 +217,7 @@ def cmd_simulate(args):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genolake", description="Local-first genomics data lake.", epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"genolake {genolake.__version__}")
     p.add_argument("--root", help="lake root (default: $GENOLAKE_ROOT or ./genolake-data)")
     p.add_argument("--progress", dest="progress", action="store_true", default=None, help="show progress bars")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
@@ -212,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--tenant")
     v.add_argument("--workers", type=int, help="processes (default: all cores)")
     v.add_argument("--assembly", help="the callset's reference (GRCh37, GRCh38); default: from the VCF header")
+    v.add_argument("--replace", action="store_true",
+                   help="make this file the dataset's whole callset (default: it must add sites for the "
+                        "dataset's samples, or samples over its sites)")
     v.set_defaults(func=cmd_ingest_vcf)
     c = ing_sub.add_parser("clinvar", help="ClinVar variant_summary.txt(.gz)")
     c.add_argument("file")
@@ -229,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "statements")
     cat.add_argument("action", choices=["list", "show", "runs", "crawl", "ddl"])
     cat.add_argument("table", nargs="?")
-    cat.add_argument("--json", action="store_true")
+    cat.add_argument("--json", action="store_true", help="the same as --format json")
+    cat.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or json")
     cat.add_argument("--limit", type=int, default=50)
     cat.add_argument("--database", default="genolake", help="ddl: Athena/Glue database (default genolake)")
     cat.add_argument("--location-prefix", help="ddl: where the curated tables were copied, e.g. s3://bucket/lake/curated;"
@@ -239,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quarantine", help="files refused by the scans or QC, with their reasons")
     q.add_argument("action", choices=["list", "show"])
     q.add_argument("id", nargs="?")
+    q.add_argument("--format", choices=["table", "json"], default="table", help="list: table (default) or json")
     q.set_defaults(func=cmd_quarantine)
 
     s = sub.add_parser("simulate", help="a 1000 Genomes-like cohort from a coalescent model")
@@ -265,7 +292,7 @@ def cmd_bench(args) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return one_line(text)
 
 
 def main(argv=None) -> int:

@@ -14,11 +14,12 @@ import datetime as _dt
 import decimal
 import json
 import math
+import re
 import sys
 
 import pyarrow as pa
 
-from genolake.lake import ConfigError
+from genolake.lake import ConfigError, QueryError
 
 FORMATS = ("table", "csv", "json")
 TABLE_ROWS = 50  # rows a `table` shows unless --limit says otherwise
@@ -197,10 +198,34 @@ def _emit(args, table: pa.Table) -> None:
     write_table(table, args.format, limit=args.limit)
 
 
+_RSID = re.compile(r"rs[0-9]+")
+
+
+def _check_variants(rsids=None, cpras=None, region=None) -> None:
+    """Malformed rsIDs, CPRAs and regions are refused before the engine (DuckDB, the lake) starts."""
+    from genolake.queries.regions import parse_cpra, parse_region
+
+    for r in rsids or ():
+        if not _RSID.fullmatch(r):
+            raise QueryError(f"{r!r} is not an rsID (expected rs followed by digits, e.g. rs671)")
+    for c in cpras or ():
+        parse_cpra(c)
+    if region is not None:
+        parse_region(region)
+
+
+def _check_variant(text: str) -> None:
+    if text.strip().lower().startswith("rs"):
+        _check_variants(rsids=[text.strip()])
+    else:
+        _check_variants(cpras=[text])
+
+
 def cmd_af(args):
     selectors = dict(rsids=_list_arg(args.rsid), cpras=_list_arg(args.cpra), region=args.region, gene=args.gene)
     if all(v is None for v in selectors.values()):
         raise ConfigError("`query af` needs variants: --rsid, --cpra, --region or --gene")
+    _check_variants(selectors["rsids"], selectors["cpras"], args.region)
     from genolake.queries.analyses.frequencies import allele_frequency, population_frequencies
 
     kwargs = dict(selectors, cohort=_cohort(args), dataset=args.dataset, assembly=args.assembly,
@@ -219,6 +244,7 @@ def cmd_af(args):
 def cmd_carriers(args):
     from genolake.queries.analyses.calls import carriers
 
+    _check_variant(args.variant)
     _emit(args, carriers(_engine(args), args.variant, cohort=_cohort(args), dataset=args.dataset,
                          include_missing=args.include_missing))
 
@@ -256,7 +282,20 @@ def cmd_sql(args):
     from genolake.queries.sql import check_read_only
 
     check_read_only(args.query)  # refuse a write before the lake is even opened
-    _emit(args, run_sql(_engine(args), args.query))
+    limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else None)
+    if limit == 0:
+        _emit(args, run_sql(_engine(args), args.query))
+        return
+    # stream: read the first `limit` rows (and one more) from the engine, never the whole result
+    table, more = _engine(args).sql_head(args.query, limit)
+    if args.format == "table":
+        text = render_table(table, limit=None)
+        if more:
+            head, _, _ = text.rpartition("\n")
+            text = head + f"\n(the first {table.num_rows:,} rows shown; the query has more: {_MORE})"
+        print(text)
+    else:
+        write_table(table, args.format, limit=0)
 
 
 # ---------------------------------------------------------------------------------------------

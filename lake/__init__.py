@@ -3,6 +3,9 @@
 from .config import LakeConfig, ScanLimits
 from .coords import cpra_key, normalize_contig, pos_bin
 from .errors import (
+    EXIT_CODES,
+    QueryNotFound,
+    one_line,
     ConfigError,
     GenolakeError,
     InputError,

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .delta_io import open_table
+from .delta_keys import RUN_KEY
 from .errors import ConfigError, LakeStateError, NotFoundError
+from .run_manifests import read_manifests, unfinished_tail, uses_manifests
 from .schemas import ALL_TABLES, TableSpec
 from .zones import CURATED
 
@@ -91,11 +92,14 @@ class Catalog:
     @classmethod
     def create(cls, path: Path) -> "Catalog":
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=60)
         try:
-            conn.executescript(_SCHEMA)  # commits on its own; idempotent (IF NOT EXISTS)
-        finally:
-            conn.close()
+            conn = sqlite3.connect(path, timeout=60)
+            try:
+                conn.executescript(_SCHEMA)  # commits on its own; idempotent (IF NOT EXISTS)
+            finally:
+                conn.close()
+        except sqlite3.Error as err:
+            raise cls(path)._unusable(err) from None
         return cls(path)
 
     @classmethod
@@ -104,17 +108,42 @@ class Catalog:
             raise LakeStateError(f"no lake at {Path(path).parent}: run `genolake --root {Path(path).parent} init` first")
         return cls(path)
 
+    def _unusable(self, err: Exception) -> LakeStateError:
+        """A catalog file SQLite cannot use (garbage, empty, read-only): one line naming it and what to do."""
+        text = str(err)
+        if "no such table" in text:
+            what = "has no genolake tables (empty or not a genolake catalog)"
+        elif "readonly" in text or "read-only" in text:
+            what = "is read-only"
+        elif "not a database" in text or "malformed" in text:
+            what = "is not a SQLite database (damaged or overwritten)"
+        else:
+            what = f"cannot be used ({text})"
+        return LakeStateError(f"catalog {self.path} {what}: restore it from a backup, or move it aside and run "
+                              f"`genolake --root {self.path.parent} init` then `genolake --root {self.path.parent} "
+                              "catalog crawl` to rebuild it from the tables on disk")
+
     @contextmanager
     def _conn(self):
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as err:
+            raise self._unusable(err) from None
         conn.row_factory = sqlite3.Row
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as err:
+                raise self._unusable(err) from None
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise self._unusable(exc) from None
+                raise
         finally:
             conn.close()
 
@@ -178,6 +207,14 @@ class Catalog:
                     " ORDER BY started_at DESC, rowid DESC LIMIT 1", (kind, dataset, sha256)).fetchone()
         return _run(row) if row else None
 
+    def replaced_since(self, run: RunEntry) -> bool:
+        """Whether a later succeeded ingest replaced `run`'s dataset (`--replace`): its rows are gone."""
+        with self._conn() as c:
+            rows = c.execute("SELECT rows_json FROM runs WHERE kind = ? AND dataset IS ? AND status = 'succeeded'"
+                             " AND started_at >= ? AND run_id != ?",
+                             (run.kind, run.dataset, run.started_at, run.run_id)).fetchall()
+        return any(json.loads(r["rows_json"] or "{}").get("extension") == "replace" for r in rows)
+
     def runs_with_status(self, status: str) -> list[RunEntry]:
         with self._conn() as c:
             return [_run(r) for r in c.execute("SELECT * FROM runs WHERE status = ? ORDER BY rowid", (status,))]
@@ -215,7 +252,7 @@ class Catalog:
         entries = []
         for name in names:
             spec = ALL_TABLES[name]
-            entries.append(describe_table(root / CURATED / name, spec))
+            entries.append(describe_table(root / CURATED / name, spec, (versions or {}).get(name)))
         with self._conn() as c:
             for e in entries:
                 if e is None:
@@ -261,13 +298,43 @@ class Catalog:
         return {t.name: t.delta_version for t in self.tables() if t.delta_version is not None}
 
     def crawl(self, root: Path) -> list[str]:
-        """Register or update every curated table found on disk."""
-        found = [name for name in ALL_TABLES if (root / CURATED / name / "_delta_log").is_dir()]
-        self.publish(root, found)
-        return found
+        """Register or update every curated table found on disk, at its newest version that holds
+        only finished runs (a commit of a run killed between two table commits is never published),
+        and register the finished runs the catalog does not know from their manifests."""
+        manifests = read_manifests(root)
+        legacy = not uses_manifests(root)
+        known = self.run_statuses(manifests)
+        for run_id, m in manifests.items():
+            if run_id not in known:
+                self.register_run(m)
+        versions = {}
+        for name in ALL_TABLES:
+            from .delta_io import open_table  # deltalake on first use
+
+            dt_ = open_table(root / CURATED / name)
+            if dt_ is None:
+                continue
+            history = sorted(dt_.history(), key=lambda e: e["version"], reverse=True)
+            statuses = self.run_statuses([e.get(RUN_KEY) for e in history if e.get(RUN_KEY)])
+            _, keep = unfinished_tail(history, statuses, manifests, legacy)
+            if keep is not None:
+                versions[name] = keep["version"]
+        self.publish(root, list(versions), versions=versions)
+        return list(versions)
+
+    def register_run(self, m: dict) -> None:
+        """Record a finished run from its manifest (after the catalog was lost)."""
+        cols = ("run_id", "kind", "dataset", "tenant", "source_path", "stored_path", "sha256", "size_bytes",
+                "started_at", "finished_at", "seconds", "engine")
+        with self._conn() as c:
+            c.execute(
+                f"INSERT OR IGNORE INTO runs ({', '.join(cols)}, status, rows_json, versions_json, warnings_json)"
+                f" VALUES ({', '.join('?' * len(cols))}, 'succeeded', ?, ?, ?)",
+                (*(m.get(k) for k in cols), json.dumps(m.get("rows") or {}), json.dumps(m.get("versions") or {}),
+                 json.dumps(m.get("warnings") or [])))
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location_prefix: str | None = None) -> str:
@@ -278,15 +345,15 @@ def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location
     lists, PARTITIONED BY, other properties). `location_prefix` (e.g. s3://bucket/lake/curated) is
     where the curated/ folder was copied; without it each table's local path is used as a file: URI,
     which Spark or Hive on this machine can read but Athena cannot."""
-    if not _IDENT.match(database or ""):
+    if not isinstance(database, str) or not _IDENT.fullmatch(database):
         raise ConfigError(f"database name {database!r} is not allowed: use letters, digits and '_'")
-    if location_prefix is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^'\\\s]+$", location_prefix):
+    if location_prefix is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://[^'\\\s]+", location_prefix):
         raise ConfigError(f"location prefix {location_prefix!r} must be a URI such as s3://bucket/prefix, "
                           "without quotes, backslashes or spaces")
     out = [f"-- genolake: {len(tables)} Delta table(s); run in Athena (one statement per query)",
            f"CREATE DATABASE IF NOT EXISTS {database};"]
     for t in sorted(tables, key=lambda t: t.name):
-        if not _IDENT.match(t.name):
+        if not _IDENT.fullmatch(t.name):
             raise ConfigError(f"table name {t.name!r} cannot be used in DDL")
         if location_prefix is not None:
             loc = location_prefix.rstrip("/") + "/" + t.name + "/"
@@ -300,8 +367,10 @@ def athena_ddl(tables: list[TableEntry], *, database: str = "genolake", location
     return "\n".join(out) + "\n"
 
 
-def describe_table(location: Path, spec: TableSpec) -> TableEntry | None:
-    dt_ = open_table(location)
+def describe_table(location: Path, spec: TableSpec, version: int | None = None) -> TableEntry | None:
+    from .delta_io import open_table  # deltalake on first use
+
+    dt_ = open_table(location, version)
     if dt_ is None:
         return None
     adds = dt_.get_add_actions(flatten=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 DEFAULT_ROOT = "./genolake-data"
-_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DATASET_RE = _TENANT_RE
 
 
@@ -40,6 +40,11 @@ class LakeConfig:
 
     def __post_init__(self):
         check_name("tenant", self.tenant)
+        if "%" in str(self.root):
+            # deltalake 1.x decodes URL escapes in a local table path (once when writing, twice when
+            # reading), so a table under such a root is written in one place and looked for in another
+            raise ConfigError(f"lake root {self.root}: a '%' in the path is not supported (the deltalake "
+                              "package reads it as a URL escape); choose a root without '%'")
         if self.pos_bin_size <= 0:
             raise ConfigError(f"pos_bin_size must be positive, got {self.pos_bin_size}")
 
@@ -50,7 +55,7 @@ class LakeConfig:
 
 def check_name(kind: str, value: str) -> str:
     """Tenants and datasets become path parts and SQL literals: keep them plain."""
-    if not _DATASET_RE.match(value or ""):
+    if not isinstance(value, str) or not _DATASET_RE.fullmatch(value):
         raise ConfigError(
             f"{kind} {value!r} is not allowed: use 1-64 letters, digits, '_', '-', '.', starting with a letter or digit"
         )

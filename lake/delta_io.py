@@ -9,8 +9,10 @@ later ingest can find the commits of a run that was killed before the catalog pu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -21,14 +23,12 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import TableNotFoundError
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from .errors import LakeStateError
 from .schemas import TableSpec
 
-RUN_KEY = "genolake.run_id"
-INGEST_KEY = "genolake.ingest_key"
-CHECKSUM_KEY = "genolake.source_sha256"
-ROLLBACK_KEY = "genolake.rolled_back_run"
+from .delta_keys import CHECKSUM_KEY, INGEST_KEY, ROLLBACK_KEY, RUN_KEY  # noqa: F401  (re-exported)
 
 # Columns with few distinct values per file compress to almost nothing with dictionary+RLE;
 # sorted positions compress best as deltas (DESIGN.md measured 1.68 B/row this way), and so does
@@ -61,10 +61,68 @@ class ParquetOptions:
     row_group_size: int | None = None  # None: the table's own (TableSpec.row_group_rows)
 
 
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # what hive readers (DuckDB, pyarrow) read as NULL
+# a value written as a plain `col=value` folder: conservative characters, not hidden, not reserved,
+# short. Anything else is encoded (`_folder_value`) and its true value lives only in the Delta log.
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+_UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def plain_partition_value(value) -> bool:
+    """Whether `value` is its own folder name: a hive reader of `col=value` gets exactly it back."""
+    return value is not None and _PLAIN_VALUE.fullmatch(str(value)) is not None and str(value) != HIVE_NULL
+
+
+def _folder_value(value) -> str:
+    """The folder-name form of a partition value: the value itself when plain, else a readable
+    prefix (unsafe characters as `_`, at most 48) and `~` and 16 hex digits of its SHA-256. `~` is
+    never in a plain value, so an encoded folder never equals a plain one, and distinct values get
+    distinct folders; every name is a single path component of at most ~80 bytes, never `.`/`..`."""
+    if value is None:
+        return HIVE_NULL
+    text = str(value)
+    if plain_partition_value(text):
+        return text
+    prefix = _UNSAFE_CHAR.sub("_", text)[:48]
+    if prefix.startswith("."):
+        prefix = "_" + prefix[1:]
+    return f"{prefix}~{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+
+
 def partition_dir(spec: TableSpec, values: dict[str, object]) -> str:
-    """Hive-style folder for partition values; unsafe characters are percent-escaped on disk."""
-    parts = [f"{col}={urllib.parse.quote(str(values[col]), safe='')}" for col in spec.partition_by]
-    return "/".join(parts)
+    """The folder of a data file with these partition values: `col=value` per partition column,
+    with each value in its bounded, safe folder form (`_folder_value`). Readers take the values
+    from the Delta log (`table_files`), never from these names."""
+    return "/".join(f"{col}={_folder_value(values[col])}" for col in spec.partition_by)
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A data file of a table version, as the Delta log lists it."""
+
+    path: str  # absolute local path (or the URI, for object storage)
+    partition_values: dict[str, str | None]  # from the log's add action: the truth
+    hive: bool  # its folder names are `col=value` with exactly these values (hive readers may use them)
+
+
+def table_files(dt: DeltaTable, table_root) -> list[TableFile]:
+    """Every data file of `dt`'s version with its partition values from the log's add actions."""
+    parts = list(dt.metadata().partition_columns)
+    adds = pa.table(dt.get_add_actions(flatten=True))
+    root = str(table_root)
+    remote = "://" in root
+    base = root.rstrip("/") if remote else os.path.abspath(root)
+    paths = adds["path"].to_pylist()
+    values = {c: adds[f"partition.{c}"].to_pylist() for c in parts}
+    out = []
+    for i, logged in enumerate(paths):
+        rel = urllib.parse.unquote(logged)  # the log keeps paths URI-encoded
+        pv = {c: None if values[c][i] is None else str(values[c][i]) for c in parts}
+        folders = rel.split("/")[:-1]
+        hive = (len(folders) == len(parts)
+                and all(plain_partition_value(pv[c]) and folders[j] == f"{c}={pv[c]}" for j, c in enumerate(parts)))
+        out.append(TableFile(f"{base}/{logged}" if remote else os.path.join(base, rel), pv, hive))
+    return out
 
 
 def write_data_file(table_root: Path, spec: TableSpec, table: pa.Table, partition_values: dict[str, object],
@@ -144,12 +202,16 @@ def _props(run_id: str, checksum: str | None, ingest_key: str | None) -> CommitP
 
 
 def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, run_id: str,
-                 checksum: str | None = None, ingest_key: str | None = None, mode: str = "append") -> int:
-    """Commit `files` in one atomic Delta transaction (creating the table if needed). Returns the version.
+                 checksum: str | None = None, ingest_key: str | None = None, mode: str = "append",
+                 replace_dataset: str | None = None) -> int | None:
+    """Commit `files` in one atomic Delta transaction (creating the table if needed). Returns the
+    version (None when there was nothing to do).
 
     mode="append" adds them to the table; mode="overwrite" makes them the whole table: the same
     commit removes every file of the previous version, so a reader sees the old rows or the new
-    ones, never both (a ClinVar release replacing the previous one)."""
+    ones, never both (a ClinVar release replacing the previous one). `replace_dataset`: the same
+    commit also removes every current file holding that dataset's rows, so a reader sees the
+    dataset's old rows or its new ones, never both (a `--replace` ingest, a merged `variants`)."""
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
     props = _props(run_id, checksum, ingest_key)
@@ -160,6 +222,11 @@ def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, ru
         for f in files
     ]
     dt = open_table(table_root)
+    if replace_dataset is not None and dt is not None:
+        actions += [RemoveAction(a["path"], True, now, a["size_bytes"], a["partition_values"])
+                    for a in dataset_files(table_root, replace_dataset)]
+    if not actions:
+        return None
     if dt is None:
         Path(table_root).mkdir(parents=True, exist_ok=True)
         create_table_with_add_actions(
@@ -171,6 +238,71 @@ def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, ru
         dt.create_write_transaction(actions, mode=mode, schema=spec.schema,
                                     partition_by=list(spec.partition_by) or None, commit_properties=props)
     return DeltaTable(str(table_root)).version()
+
+
+def dataset_files(table_root: Path, dataset: str) -> list[dict]:
+    """The current version's add actions (path as logged, size_bytes, partition_values) of the
+    files whose `dataset` column holds `dataset`, read from the footers' statistics. Every writer
+    of ours puts one dataset in a file; a file mixing it with another cannot be removed whole."""
+    dt = open_table(table_root)
+    if dt is None:
+        return []
+    adds = pa.table(dt.get_add_actions(flatten=True))
+    out = []
+    for logged, size, f in zip(adds["path"].to_pylist(), adds["size_bytes"].to_pylist(), table_files(dt, table_root)):
+        md = pq.ParquetFile(f.path).metadata
+        names = md.schema.to_arrow_schema().names
+        if "dataset" not in names:
+            continue
+        j = names.index("dataset")
+        seen = set()
+        for i in range(md.num_row_groups):
+            st = md.row_group(i).column(j).statistics
+            seen.update({st.min, st.max} if st is not None and st.has_min_max else {None})
+        if dataset in seen or None in seen:
+            if seen != {dataset}:
+                raise LakeStateError(f"{f.path} holds rows of datasets {sorted(map(str, seen))}: it cannot be "
+                                     f"replaced as one dataset's file")
+            out.append({"path": logged, "size_bytes": size, "partition_values": f.partition_values})
+    return out
+
+
+def added_by_versions(table_root: Path, versions) -> set[str]:
+    """Relative paths (as on disk) of the files the commits `versions` added."""
+    root = Path(table_root) / "_delta_log"
+    out = set()
+    for v in versions:
+        log = root / f"{int(v):020d}.json"
+        if not log.exists():
+            continue
+        with open(log, encoding="utf-8") as fh:
+            for line in fh:
+                if '"add"' in line:
+                    action = json.loads(line)
+                    if "add" in action:
+                        out.add(urllib.parse.unquote(action["add"]["path"]))
+    return out
+
+
+def logged_current(table_root: Path) -> set[str]:
+    """Relative paths (as on disk) of the latest version's data files."""
+    dt = open_table(table_root)
+    if dt is None:
+        return set()
+    root = os.path.abspath(table_root)
+    return {os.path.relpath(f.path, root) for f in table_files(dt, table_root)}
+
+
+def remove_files(table_root: Path, rel_paths) -> int:
+    """Delete these data files (a rolled-back run's: no published version references them)."""
+    removed = 0
+    for rel in rel_paths:
+        p = Path(table_root) / rel
+        if p.is_file():
+            p.unlink()
+            removed += 1
+    _remove_empty_dirs(Path(table_root))
+    return removed
 
 
 def replace_rows(table_root: Path, spec: TableSpec, data: pa.Table, predicate: str | None, *, run_id: str,
@@ -207,7 +339,7 @@ def table_dataset(table_root: Path, version: int | None = None) -> pads.Dataset 
     """A pyarrow dataset of the table at `version` (latest when None), with the table's schema.
 
     For a local table it is a plain Parquet dataset over the version's files, with the partition
-    values read from the hive-style folder names: deltalake's own `to_pyarrow_dataset` reads through
+    values of the log's add actions (folder names are only a safe encoding of them): deltalake's own `to_pyarrow_dataset` reads through
     a filesystem bridge whose native threads make the interpreter abort at exit about one run in
     two ("terminate called without an active exception", delta-rs #2184), and a CLI must exit with
     the code it means. Reading the files directly is exact for our tables: they use neither deletion
@@ -215,15 +347,26 @@ def table_dataset(table_root: Path, version: int | None = None) -> pads.Dataset 
     dt = open_table(table_root, version)
     if dt is None:
         return None
-    uris = dt.file_uris()
-    if any("://" in u for u in uris):  # object storage: only deltalake knows how to reach it
+    if "://" in str(table_root):  # object storage: only deltalake knows how to reach it
         return dt.to_pyarrow_dataset()
+    import pyarrow.compute as pc
+    import pyarrow.fs as pafs
+
     schema = pa.schema(dt.schema().to_arrow())
-    parts = list(dt.metadata().partition_columns)
-    partitioning = (pads.partitioning(pa.schema([schema.field(c) for c in parts]), flavor="hive")
-                    if parts else None)
-    return pads.dataset(uris, schema=schema, format="parquet", partitioning=partitioning,
-                        partition_base_dir=os.path.abspath(table_root))
+    files = table_files(dt, table_root)
+
+    def expression(pv: dict):
+        conds = [pc.field(c).is_null() if v is None else pc.field(c) == pa.scalar(v).cast(schema.field(c).type)
+                 for c, v in pv.items()]
+        out = pc.scalar(True)
+        for cond in conds:
+            out = out & cond
+        return out
+
+    # the partition values come from the log, not from folder names (which only encode them)
+    return pads.FileSystemDataset.from_paths(
+        [f.path for f in files], schema=schema, format=pads.ParquetFileFormat(),
+        filesystem=pafs.LocalFileSystem(), partitions=[expression(f.partition_values) for f in files])
 
 
 def read_table(table_root: Path, version: int | None = None, columns: list[str] | None = None,
@@ -242,7 +385,7 @@ def logged_files(table_root: Path) -> set[str]:
     if dt is None:
         return set()
     # the latest version's files cover adds folded into a checkpoint whose JSON was cleaned up
-    seen = {os.path.relpath(p, os.path.abspath(root)) for p in dt.file_uris()}
+    seen = logged_current(root)
     for log in (root / "_delta_log").glob("*.json"):
         with open(log, encoding="utf-8") as fh:
             for line in fh:

@@ -1,6 +1,37 @@
-"""One typed error family. Every message is one line a user can act on."""
+"""One typed error family. Every message is one line a user can act on.
+
+`EXIT_CODES` is the one table of the command's exit statuses: `genolake --help` prints it and the
+README shows the same table (tests/test_polish.py compares them)."""
 
 from __future__ import annotations
+
+import re
+
+# status -> what it means; each GenolakeError subclass's `exit_code` is one of these
+EXIT_CODES = {
+    0: "ok",
+    1: "other genolake error",
+    2: "bad option or configuration",
+    3: "input refused (the file stays in quarantine: `genolake quarantine list`)",
+    4: "not found (table, run, rsID, CPRA, gene, sample, quarantine entry)",
+    5: "lake state (no lake, unreadable or damaged catalog, read-only lake, another ingest running)",
+    6: "query refused or malformed (SQL that writes, bad region/CPRA/rsID/cohort, too large)",
+    70: "internal error (a bug: GENOLAKE_DEBUG=1 shows the traceback)",
+    130: "interrupted",
+}
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def one_line(text) -> str:
+    """A message as one line: ANSI colour codes (some libraries colour their errors) removed and
+    all whitespace runs, newlines included, collapsed to one space."""
+    return " ".join(_ANSI.sub("", str(text)).split())
+
+
+def exit_code_table(indent: str = "  ") -> str:
+    """EXIT_CODES as the aligned text `genolake --help` prints."""
+    return "\n".join(f"{indent}{code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
 
 
 def _restore(cls, args, state):
@@ -75,3 +106,9 @@ class QueryError(GenolakeError):
     region, an empty cohort, SQL that would write."""
 
     exit_code = 6
+
+
+class QueryNotFound(QueryError, NotFoundError):
+    """A query named something the lake does not have: an rsID, CPRA, gene, sample or dataset."""
+
+    exit_code = 4

@@ -15,9 +15,10 @@ import pyarrow as pa
 
 from .catalog import Catalog
 from .config import LakeConfig
-from .delta_io import ROLLBACK_KEY, RUN_KEY, open_table, read_table, remove_unreferenced, rollback_to
+from .delta_keys import ROLLBACK_KEY, RUN_KEY
 from .errors import LakeStateError
 from .quarantine import REASON_FILE
+from .run_manifests import read_manifests, unfinished_tail, remove_manifest, start_manifests, uses_manifests
 from .schemas import ALL_TABLES
 from .zones import PRE_CURATED, QUARANTINE, STAGING, Zones
 
@@ -31,6 +32,31 @@ class Recovery:
     dropped_tables: list[str] = field(default_factory=list)  # created by a run that never published
     removed_files: int = 0
     removed_dirs: list[str] = field(default_factory=list)
+
+
+# deltalake and pyarrow.dataset load on first use, so that `genolake --help` stays light
+def open_table(*args, **kwargs):
+    from .delta_io import open_table as f
+
+    return f(*args, **kwargs)
+
+
+def read_table(*args, **kwargs):
+    from .delta_io import read_table as f
+
+    return f(*args, **kwargs)
+
+
+def remove_unreferenced(*args, **kwargs):
+    from .delta_io import remove_unreferenced as f
+
+    return f(*args, **kwargs)
+
+
+def rollback_to(*args, **kwargs):
+    from .delta_io import rollback_to as f
+
+    return f(*args, **kwargs)
 
 
 SETTINGS_FILE = "lake.json"  # layout settings fixed when the lake is created
@@ -47,6 +73,9 @@ def _with_settings(config: LakeConfig) -> LakeConfig:
 
 
 class Lake:
+    """One lake root, opened: `config`, `zones`, `catalog`, and `read(table)` for a curated table as
+    Arrow at the published snapshot. Make one with `genolake.init_lake(root)` or `genolake.open_lake(root)`."""
+
     def __init__(self, config: LakeConfig, catalog: Catalog):
         self.config = config
         self.zones = Zones(config)
@@ -60,9 +89,14 @@ class Lake:
     def init(cls, config: LakeConfig) -> "Lake":
         """Create the zone folders and the catalog. Safe to run on an existing lake."""
         if config.root.exists() and not config.root.is_dir():
-            raise LakeStateError(f"{config.root} exists and is not a folder")
+            raise LakeStateError(f"{config.root} exists and is not a folder: choose another --root")
         for d in Zones(config).all_dirs():
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise LakeStateError(f"cannot create the lake folder {d}: {err.strerror or err}; choose a --root "
+                                     "under a folder you can write to") from None
+        start_manifests(config.root)
         catalog = Catalog.create(config.catalog_path)
         settings = config.root / SETTINGS_FILE
         if not settings.exists():
@@ -81,12 +115,39 @@ class Lake:
             raise LakeStateError(f"unknown table {name!r}; tables are: {', '.join(ALL_TABLES)}")
         return self.zones.curated_table(name)
 
+    def __repr__(self) -> str:
+        return f"Lake({str(self.root)!r}, tenant={self.config.tenant!r})"
+
     def read(self, name: str, *, version: int | None = None, published: bool = True, columns=None, filter=None) -> pa.Table:
-        """A curated table as Arrow, at the catalog's published version unless `version` is given."""
+        """A curated table as Arrow, at the catalog's published version unless `version` is given.
+
+        `name`: one of samples, variants, genotypes, cpra_index, rsid_index, clinvar; `version`: a
+        Delta version of that table (0 to its latest); `columns`: names from its schema. A wrong
+        name, version or column raises NotFoundError naming the valid choices."""
+        from .errors import NotFoundError
+
+        spec = ALL_TABLES.get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise NotFoundError(f"no table {name!r}; tables are: {', '.join(ALL_TABLES)}")
+        if columns is not None:
+            if isinstance(columns, str):
+                columns = [columns]
+            known = [f.name for f in spec.schema]
+            bad = [c for c in columns if c not in known]
+            if bad:
+                raise NotFoundError(f"table {name} has no column {', '.join(map(repr, bad))}; its columns are: "
+                                    f"{', '.join(known)}")
         if version is None and published:
             version = self.catalog.snapshot().get(name)
             if version is None:
-                return pa.table({f.name: pa.array([], f.type) for f in ALL_TABLES[name].schema})
+                empty = pa.table({f.name: pa.array([], f.type) for f in spec.schema})
+                return empty.select(list(columns)) if columns is not None else empty
+        elif version is not None:
+            dt = open_table(self.table_root(name))
+            latest = None if dt is None else dt.version()
+            if isinstance(version, bool) or not isinstance(version, int) or latest is None or not 0 <= version <= latest:
+                have = "none: it has not been ingested yet" if latest is None else f"0 to {latest}"
+                raise NotFoundError(f"table {name} has no version {version!r}; versions: {have}")
         return read_table(self.table_root(name), version, columns=columns, filter=filter)
 
     def recover(self, *, sweep: bool = False) -> Recovery:
@@ -95,18 +156,24 @@ class Lake:
         Holding the lock, no ingest is running, so: a run still marked "running" was killed; a
         Delta commit after a table's published version made by a run that did not succeed must
         not become visible through a later publish, so the table is restored to its published
-        version (a table such a run created is removed); data files no commit ever added, the
-        staging folders, and the quarantine/pre-curated copies of killed runs are deleted. Commits
-        by runs the catalog does not know (e.g. after catalog.sqlite was re-created) are left alone.
+        version (a table such a run created is removed) and the files those commits added are
+        deleted; data files no commit ever added, the staging folders, and the quarantine/pre-curated
+        copies of killed runs are deleted too. A run the catalog does not know (catalog.sqlite
+        re-created) finished exactly when it left a run manifest (`run_manifests`); with no
+        published version, the table goes back to its newest commit by a run that finished.
 
         Looking for uncommitted files reads every table's log, so it is done when a run was killed
         or rolled back (a killed run is always still "running": its row is written before any file),
         or when `sweep` asks for it.
         """
+        from .delta_io import added_by_versions, logged_current, remove_files
+
         rec = Recovery()
         cat = self.catalog
         stale = cat.runs_with_status("running")
         published = cat.snapshot()
+        manifests = read_manifests(self.root)
+        legacy = not uses_manifests(self.root)
         for name in ALL_TABLES:
             root = self.zones.curated_table(name)
             dt = open_table(root)
@@ -115,24 +182,26 @@ class Lake:
             pub = published.get(name)
             if pub is not None and dt.version() <= pub:
                 continue
-            # unpublished commits, newest first, back to our last rollback (which restored `pub`)
-            pending = []
-            for e in sorted(dt.history(), key=lambda e: e["version"], reverse=True):
-                if (pub is not None and e["version"] <= pub) or e.get(ROLLBACK_KEY):
-                    break
-                pending.append(e)
-            runs = [e.get(RUN_KEY) for e in pending]
-            status = cat.run_statuses([r for r in runs if r])
-            # every one must be ours, by a run the catalog knows did not succeed
-            if not pending or not all(r and status.get(r) not in (None, "succeeded") for r in runs):
+            history = sorted(dt.history(), key=lambda e: e["version"], reverse=True)
+            statuses = cat.run_statuses([e.get(RUN_KEY) for e in history if e.get(RUN_KEY)])
+            # unpublished commits of runs that did not finish, newest first: back to the published
+            # version, a rollback of ours, or (with no published version, e.g. a rebuilt catalog)
+            # the newest commit of a run that did
+            pending, keep = unfinished_tail(history, statuses, manifests, legacy, pub)
+            if not pending:
                 continue
-            if pub is None:
-                if pending[-1]["version"] == 0:
-                    shutil.rmtree(root)
-                    rec.dropped_tables.append(name)
+            if pub is not None and keep["version"] != pub and not keep.get(ROLLBACK_KEY):
+                continue  # a commit after the published version that we did not make: leave it alone
+            keep = None if keep is None else keep["version"]
+            if keep is None:  # every commit of the table is an unfinished run's
+                shutil.rmtree(root)
+                rec.dropped_tables.append(name)
                 continue
-            rollback_to(root, pub, run_id=runs[0])
-            rec.rolled_back[name] = pub
+            rollback_to(root, keep, run_id=pending[0].get(RUN_KEY))
+            rec.rolled_back[name] = keep
+            # their files are in no version anyone may read: the rolled-back commits were never published
+            current = logged_current(root)
+            rec.removed_files += remove_files(root, added_by_versions(root, [e["version"] for e in pending]) - current)
         if sweep or stale or rec.rolled_back or rec.dropped_tables:
             for name in ALL_TABLES:
                 rec.removed_files += remove_unreferenced(self.zones.curated_table(name), "part-")
@@ -150,6 +219,7 @@ class Lake:
                         continue  # a refusal is never deleted
                     shutil.rmtree(d, ignore_errors=True)
                     rec.removed_dirs.append(str(d))
+            remove_manifest(self.root, run.run_id)  # killed between its manifest and its publish
             cat.finish_run(run.run_id, "interrupted", None,
                            error="the ingest stopped before it finished (process killed?); nothing it wrote is "
                                  "visible and its leftovers were removed: run the ingest again")
@@ -160,7 +230,12 @@ class Lake:
     def ingest_lock(self):
         """One writer at a time: ingests serialise on a lock file in the root."""
         path = self.root / ".ingest.lock"
-        with open(path, "a+") as fh:
+        try:
+            fh = open(path, "a+")
+        except OSError as err:
+            raise LakeStateError(f"cannot write the ingest lock {path}: {err.strerror or err}; the lake is read-only "
+                                 "here: ingest into a copy you can write to, or fix the folder's permissions") from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from genolake.lake.errors import QueryError
+from genolake.lake.errors import QueryError, QueryNotFound
 
 from .sql import in_list, lit, run
 
@@ -71,16 +71,20 @@ def _norm_sex(value) -> str | None:
     return _SEXES[key]
 
 
-def _names(values, what: str) -> tuple[str, ...]:
+def _names(values, what: str, *, exact: bool = False) -> tuple[str, ...]:
+    """Names from a comma string (each stripped) or a list; `exact`: list items are kept as given
+    (a VCF sample ID may have spaces at its ends, or a comma)."""
     if values is None:
         return ()
-    if isinstance(values, str):
+    text = isinstance(values, str)
+    if text:
         values = values.split(",")
     out: dict[str, None] = {}
     for v in values:
         if not isinstance(v, str):
             raise QueryError(f"{what} must be names (text), got {v!r}")
-        v = v.strip()
+        if text or not exact or not v.strip():
+            v = v.strip()
         if v:
             out[v] = None
     return tuple(out)
@@ -107,7 +111,7 @@ class Cohort:
         # lists and comma strings become tuples (hashable, comparable); sex is normalised
         object.__setattr__(self, "populations", _names(self.populations, "populations"))
         object.__setattr__(self, "super_populations", _names(self.super_populations, "super-populations"))
-        object.__setattr__(self, "samples", _names(self.samples, "samples"))
+        object.__setattr__(self, "samples", _names(self.samples, "samples", exact=True))
         object.__setattr__(self, "sex", _norm_sex(self.sex))
         if self.dataset is not None:
             ds = str(self.dataset).strip()
@@ -515,7 +519,7 @@ def _members(c: Cohort, rows: list[dict]) -> Members:
 def _check_names(c: Cohort, cols: dict[str, list]) -> None:
     datasets = sorted(set(cols["dataset"]))
     if c.dataset and c.dataset not in datasets:
-        raise QueryError(f"dataset {c.dataset!r} is not in the lake; datasets: {_shown(datasets, 20)}")
+        raise QueryNotFound(f"dataset {c.dataset!r} is not in the lake; datasets: {_shown(datasets, 20)}")
     for field_name, column, label in (("super_populations", "super_population", "super-population"),
                                       ("populations", "population", "population")):
         wanted = getattr(c, field_name)
@@ -525,14 +529,14 @@ def _check_names(c: Cohort, cols: dict[str, list]) -> None:
         missing = [w for w in wanted if w not in known]
         if missing:
             if not known:
-                raise QueryError(f"{label} {_shown(repr(m) for m in missing)} is not in the lake: no sample has a "
+                raise QueryNotFound(f"{label} {_shown(repr(m) for m in missing)} is not in the lake: no sample has a "
                                  f"{label} (attach a panel: genolake ingest panel PANEL --dataset NAME)")
             hint = ""
             folded = {k.lower(): k for k in known}
             close = [folded[m.lower()] for m in missing if m.lower() in folded]
             if close:
                 hint = f" (did you mean {', '.join(close)}?)"
-            raise QueryError(f"{label} {', '.join(repr(m) for m in missing)} "
+            raise QueryNotFound(f"{label} {', '.join(repr(m) for m in missing)} "
                              f"{'is' if len(missing) == 1 else 'are'} not in the lake{hint}; "
                              f"known {label}s: {', '.join(known)}")
     if c.samples:
@@ -545,4 +549,4 @@ def _check_names(c: Cohort, cols: dict[str, list]) -> None:
         missing = [s for s in c.samples if s not in known_ids]
         if missing:
             noun = "sample" if len(missing) == 1 else f"{len(missing)} samples"
-            raise QueryError(f"{noun} not in {where}: {masked_ids(missing)}")
+            raise QueryNotFound(f"{noun} not in {where}: {masked_ids(missing)}")

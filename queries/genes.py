@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from genolake.lake.coords import normalize_contig
-from genolake.lake.errors import InputError, QueryError
+from genolake.lake.errors import InputError, QueryError, QueryNotFound
 
 from .regions import Region
 from .sql import lit, run
@@ -81,7 +81,7 @@ def _from_clinvar(engine, symbol: str, assembly: str) -> Region:
              and want in (p.strip().upper() for p in r["gene_symbol"].split(";"))]
     chosen = single or multi
     if not chosen:
-        raise QueryError(f"unknown gene '{symbol}' in ClinVar {assembly} records"
+        raise QueryNotFound(f"unknown gene '{symbol}' in ClinVar {assembly} records"
                          + _suggest(want, _clinvar_symbols(engine, assembly), assembly=assembly,
                                     engine=engine))
     by_contig: dict[str, list] = defaultdict(lambda: [0, None, None])
@@ -251,7 +251,7 @@ def _from_file(path: Path, symbol: str) -> Region:
     hits = genes.get(symbol.upper())
     if not hits:
         shown = {h[3] for hs in genes.values() for h in hs}
-        raise QueryError(f"unknown gene '{symbol}' in {path}" + _suggest(symbol.upper(), shown))
+        raise QueryNotFound(f"unknown gene '{symbol}' in {path}" + _suggest(symbol.upper(), shown))
     by_contig: dict[str, list] = defaultdict(list)
     for contig, start, end, _ in hits:
         by_contig[contig].append((start, end))

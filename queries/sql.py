@@ -11,6 +11,7 @@ from sqlglot import exp
 from genolake.lake.errors import QueryError
 
 SOURCE_DIALECT = "duckdb"
+MAX_SQL_CHARS = 100_000  # a statement longer than this is refused before it is parsed
 # statement kinds an analysis or `genolake sql` may run: reads only
 _READ_ONLY = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Describe, exp.Values)
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Copy, exp.Merge,
@@ -19,9 +20,15 @@ _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, 
 
 def check_read_only(query: str, dialect: str = SOURCE_DIALECT) -> list[exp.Expression]:
     """Parse `query`; refuse anything but reads (DDL, DML, COPY/EXPORT, ATTACH, SET, PRAGMA...)."""
+    if not isinstance(query, str):
+        raise QueryError(f"SQL must be text, got {type(query).__name__}")
+    if len(query) > MAX_SQL_CHARS:
+        raise QueryError(f"the SQL is {len(query):,} characters; the limit is {MAX_SQL_CHARS:,}")
     try:
         statements = [s for s in sqlglot.parse(query, read=dialect) if s is not None]
-    except sqlglot.errors.ParseError as err:
+    except RecursionError:
+        raise QueryError("the SQL is nested too deeply to check (parentheses or subqueries); simplify it") from None
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as err:
         first = str(err).splitlines()[0]
         raise QueryError(f"could not parse the SQL: {first}") from None
     if not statements:

@@ -229,20 +229,20 @@ def test_sql_formats(capsys, qlake, engine):
 @pytest.fixture(scope="module")
 def bad_requests(picks):
     return {
-        "unknown rsID": (["query", "af", "--rsid", "rs999999999", "--strict"], 6),
-        "unknown rsID (carriers)": (["query", "carriers", "rs999999999"], 6),
+        "unknown rsID": (["query", "af", "--rsid", "rs999999999", "--strict"], 4),
+        "unknown rsID (carriers)": (["query", "carriers", "rs999999999"], 4),
         "not an rsID": (["query", "af", "--rsid", "rsX12"], 6),
         "malformed region": (["query", "af", "--region", "22:abc-def"], 6),
         "region backwards": (["query", "annotate", "--region", "22:500-100"], 6),
         "malformed CPRA": (["query", "carriers", "22-abc-A"], 6),
-        "unknown gene": (["query", "af", "--gene", "NOSUCHGENE1"], 6),
-        "unknown gene (annotate)": (["query", "annotate", "--gene", "NOSUCHGENE1"], 6),
+        "unknown gene": (["query", "af", "--gene", "NOSUCHGENE1"], 4),
+        "unknown gene (annotate)": (["query", "annotate", "--gene", "NOSUCHGENE1"], 4),
         "empty cohort": (["query", "af", "--rsid", picks["rsids"][0], "--cohort", "pattern=ZZ*"], 6),
-        "unknown population": (["query", "af", "--rsid", picks["rsids"][0], "--cohort", "pop=XXX"], 6),
-        "unknown super-population": (["query", "drug-response", "--cohort", "super_pop=MARS"], 6),
+        "unknown population": (["query", "af", "--rsid", picks["rsids"][0], "--cohort", "pop=XXX"], 4),
+        "unknown super-population": (["query", "drug-response", "--cohort", "super_pop=MARS"], 4),
         "malformed cohort": (["query", "af", "--rsid", picks["rsids"][0], "--cohort", "nonsense"], 6),
-        "unknown sample": (["query", "sample", "NOBODY"], 6),
-        "unknown dataset": (["query", "af", "--rsid", picks["rsids"][0], "--dataset", "nope"], 6),
+        "unknown sample": (["query", "sample", "NOBODY"], 4),
+        "unknown dataset": (["query", "af", "--rsid", picks["rsids"][0], "--dataset", "nope"], 4),
         "SQL that writes": (["sql", "DELETE FROM variants"], 6),
         "SQL that does not parse": (["sql", "SELEC 1 FROM"], 6),
         "SQL on a missing table": (["sql", "SELECT * FROM nothing_here"], 6),
@@ -335,7 +335,7 @@ def test_a_real_process(qlake, engine, picks):
     assert_csv_equals(proc.stdout, api)
     bad = subprocess.run([sys.executable, "-m", "genolake", "--root", str(qlake.root), "query", "af", "--rsid",
                           "rs999999999", "--strict"], capture_output=True, text=True, env=env, timeout=120)
-    assert bad.returncode == 6 and bad.stdout == "" and bad.stderr.count("\n") == 1
+    assert bad.returncode == 4 and bad.stdout == "" and bad.stderr.count("\n") == 1
     assert "rs999999999" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -44,6 +44,7 @@ class IngestTarget:
     cpra_root: Path
     spill_dir: Path
     pos_bin_size: int
+    sample_offset: int = 0  # samples.sample_index of the file's first sample (a dataset's N+1 append)
 
 
 @dataclass
@@ -363,7 +364,7 @@ class _PartWriter:
                 "allele_ord": pa.array(col["allele_ord"], pa.int16()),
                 "ref": pa.DictionaryArray.from_arrays(rows, refs),
                 "alt": pa.DictionaryArray.from_arrays(rows, alts),
-                "sample_index": pa.array(col["sample"], pa.int32()),
+                "sample_index": pa.array(col["sample"].astype(np.int32) + self.t.sample_offset, pa.int32()),
                 "alt_dosage": pa.array(col["alt_dosage"], pa.int8()),
                 "called_alleles": pa.array(col["called_alleles"], pa.int8()),
                 "ploidy": pa.array(col["ploidy"], pa.int8()),

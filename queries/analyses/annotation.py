@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import pyarrow as pa
 
-from genolake.lake.errors import QueryError
+from genolake.lake.errors import QueryError, QueryNotFound
 
 from ..cohorts import as_cohort, cohort_sql, resolve
 from ..genes import gene_region
@@ -56,7 +56,7 @@ def _datasets(engine, dataset) -> list[str] | None:
     have = set(_sql(engine, "SELECT DISTINCT dataset FROM samples").column(0).to_pylist())
     missing = [d for d in wanted if d not in have]
     if missing:
-        raise QueryError(f"unknown dataset {missing[0]!r}; datasets in the lake: "
+        raise QueryNotFound(f"unknown dataset {missing[0]!r}; datasets in the lake: "
                          f"{', '.join(sorted(have)) or 'none (ingest a VCF first)'}")
     return wanted
 

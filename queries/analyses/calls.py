@@ -14,7 +14,7 @@ import re
 import pyarrow as pa
 
 from genolake.lake.coords import cpra_key
-from genolake.lake.errors import QueryError
+from genolake.lake.errors import QueryError, QueryNotFound
 
 from ..regions import parse_cpra, parse_region
 from ..sql import in_list, lit, run
@@ -115,7 +115,7 @@ def carriers(engine, variant: str, *, cohort=None, dataset=None, include_missing
             WHERE contig = {lit(contig)} AND pos = {pos} AND cpra = {lit(key)} AND dataset IN {in_list(datasets)}""")
         if found["n"][0].as_py() == 0:
             scope = f"dataset {datasets[0]!r}" if len(datasets) == 1 else f"datasets {', '.join(datasets)}"
-            raise QueryError(f"variant {key} not found in {scope}")
+            raise QueryNotFound(f"variant {key} not found in {scope}")
     out = rows.drop_columns(["ploidy"])
     out = out.add_column(5, "genotype", _genotypes(rows))
     return out.select(CARRIERS_SCHEMA.names).cast(CARRIERS_SCHEMA)
@@ -130,21 +130,24 @@ def sample_variants(engine, sample_id: str, *, region=None, dataset=None) -> pa.
     ploidy, phased; sorted by contig, pos, allele, dataset. QueryError for an unknown sample."""
     if not isinstance(sample_id, str) or not sample_id.strip():
         raise QueryError("no sample ID given")
-    sample_id = sample_id.strip()
     if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
         raise QueryError(f"dataset must be a dataset name, got {dataset!r}")
+    # the ID as given (a VCF sample ID may end in a space); stripped only when that is unknown
     found = _sql(engine, f"SELECT DISTINCT dataset FROM samples WHERE sample_id = {lit(sample_id)}")["dataset"].to_pylist()
+    if not found and sample_id.strip() != sample_id:
+        sample_id = sample_id.strip()
+        found = _sql(engine, f"SELECT DISTINCT dataset FROM samples WHERE sample_id = {lit(sample_id)}")["dataset"].to_pylist()
     if dataset is not None:
         dataset = dataset.strip()
         if dataset not in found:
             have = _sql(engine, "SELECT DISTINCT dataset FROM samples")["dataset"].to_pylist()
             if dataset not in have:
-                raise QueryError(f"dataset {dataset!r} is not in the lake; datasets: {', '.join(sorted(have))}")
-            raise QueryError(f"sample {sample_id!r} is not in dataset {dataset!r}"
+                raise QueryNotFound(f"dataset {dataset!r} is not in the lake; datasets: {', '.join(sorted(have))}")
+            raise QueryNotFound(f"sample {sample_id!r} is not in dataset {dataset!r}"
                              + (f" (it is in {', '.join(sorted(found))})" if found else ""))
         found = [dataset]
     if not found:
-        raise QueryError(f"sample {sample_id!r} is not in the lake")
+        raise QueryNotFound(f"sample {sample_id!r} is not in the lake")
     where_g = f"g.sample_id = {lit(sample_id)} AND g.dataset IN {in_list(sorted(found))}"
     where_v = f"v.dataset IN {in_list(sorted(found))}"
     if region is not None:

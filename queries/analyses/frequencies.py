@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from genolake.lake.coords import cpra_key
-from genolake.lake.errors import QueryError
+from genolake.lake.errors import QueryError, QueryNotFound
 
 from ..cohorts import Members, members_of
 from ..regions import Region, parse_cpra, parse_region
@@ -192,17 +192,12 @@ def rsid_cpras(engine, rsids: list[str], datasets: list[str]) -> dict[str, list[
     return {r: [found[r][c] for c in sorted(found[r])] for r in rsids}
 
 
-_CONTIG_PART_RE = re.compile(r"contig=([^/]+)/")
-
-
 def lake_contigs(engine) -> list[str]:
-    """The contigs `variants` has at the engine's snapshot (from its partitions), karyotype order."""
+    """The contigs `variants` has at the engine's snapshot (its partition values), karyotype order."""
     binding = engine.bindings().get("variants")
     if binding is None:
         return []
-    contigs = {m.group(1) for m in map(_CONTIG_PART_RE.search, binding.files) if m}
-    if not contigs and binding.files:  # an engine whose file names do not show the partitions
-        contigs = set(run(engine, "SELECT DISTINCT contig FROM variants").column(0).to_pylist())
+    contigs = {p.get("contig") for p in binding.partitions} - {None}
     return sorted(contigs, key=lambda c: (0, int(c), "") if c.isdigit() else (1, 0, c))
 
 
@@ -259,7 +254,7 @@ def select_sites(engine, members: Members, *, rsids=None, cpras=None, region=Non
         names = normalize_rsids(rsids)
         sites, missing, note = _rsid_lookup(engine, names, members.datasets)
         if missing and strict:
-            raise QueryError(note)
+            raise QueryNotFound(note)
         sel = _keys([(a["contig"], a["pos"], a["cpra"]) for a in sites], sites)
         return Selection(sel.kind, sel.cpras, sel.contigs, sel.positions, sites=sel.sites, unknown=tuple(missing),
                          unknown_note=note), []
@@ -293,7 +288,7 @@ def _check_found(table: pa.Table, wanted: list[str], members: Members, sel: Sele
         noun = "variant" if len(missing) == 1 else f"{len(missing)} variants"
         note = f"{noun} not found in {scope}: {_shown(missing)}"
         if strict:
-            raise QueryError(note)
+            raise QueryNotFound(note)
     if sel is not None and sel.unknown:
         missing, note = list(sel.unknown), sel.unknown_note
     if not missing:
@@ -307,9 +302,6 @@ def _check_found(table: pa.Table, wanted: list[str], members: Members, sel: Sele
 
 
 # --------------------------------------------------------------------------- where calls come from
-
-
-_PART_RE = re.compile(r"contig=([^/]+)/pos_bin=(-?[0-9]+)/")
 
 
 # Relative CPU cost per stored row, measured with DuckDB on the chr22-scale lake (2,504 samples,
@@ -330,7 +322,7 @@ def _calls_source(engine, sel: Selection, members: Members, partial: list[str]) 
     r = 1.0
     if sel.kind == "region":
         binding = engine.bindings().get("cpra_index")
-        parts = {m.groups() for m in map(_PART_RE.search, binding.files) if m} if binding else set()
+        parts = {(p.get("contig"), p.get("pos_bin")) for p in binding.partitions} if binding else set()
         if parts:
             size = engine.lake.config.pos_bin_size
             lo, hi = sel.region.start // size * size, sel.region.end // size * size
@@ -351,7 +343,7 @@ def _single_contig(engine, sel: Selection) -> str | None:
     binding = engine.bindings().get("variants")
     if binding is None:
         return None
-    contigs = {m.group(1) for m in map(re.compile(r"contig=([^/]+)/").search, binding.files) if m}
+    contigs = {p.get("contig") for p in binding.partitions}
     return next(iter(contigs)) if len(contigs) == 1 else None
 
 

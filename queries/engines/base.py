@@ -19,12 +19,19 @@ class TableBinding:
 
     name: str
     version: int
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # local paths (or URIs for object storage)
     partition_by: tuple[str, ...]
+    # per file, its partition values from the Delta log (the truth; folder names only encode them)
+    partitions: tuple[dict[str, str | None], ...] = ()
 
 
 class Engine(ABC):
     """Runs read-only SQL over the curated tables, bound at the lake's published snapshot.
+
+    Get one with `genolake.connect(lake)`; pass it to the analyses (`genolake.allele_frequency(engine,
+    rsids=[...])`), or run SQL with `engine.sql(query)` (an Arrow table) or `engine.sql_head(query, n)`
+    (the first n rows, streamed). `engine.refresh()` rebinds to a newer published snapshot;
+    `engine.bindings()` says which Delta version of each table it reads.
 
     `sql()` takes the engine's own dialect; analyses are written in DuckDB's dialect and go
     through `queries.sql.transpile(query, engine.dialect)`."""
@@ -39,6 +46,23 @@ class Engine(ABC):
         """Run a read-only query; returns an Arrow table. Statements are parsed and refused unless
         they only read; `trusted`: SQL an analysis built itself (every value quoted with
         `queries.sql.lit`), which skips that parse."""
+
+    def __repr__(self) -> str:
+        try:
+            tables = ", ".join(f"{n}@v{b.version}" for n, b in sorted(self.bindings().items())) or "no tables"
+        except Exception:  # a closed or half-built engine still has a repr
+            tables = "?"
+        lake = getattr(self, "lake", None)
+        where = f" {str(lake.root)!r}" if lake is not None else ""
+        return f"<{type(self).__name__}{where}: {tables}>"
+
+    def sql_head(self, query: str, limit: int | None, *, trusted: bool = False) -> tuple[pa.Table, bool]:
+        """The first `limit` rows of a read-only query (None: all) and whether it had more. An engine
+        that can stream stops reading at the limit instead of holding the whole result."""
+        table = self.sql(query, trusted=trusted)
+        if limit is None or table.num_rows <= limit:
+            return table, False
+        return table.slice(0, limit), True
 
     def read_rows(self, table: str, where: dict[str, Sequence], columns: Sequence[str]) -> pa.Table:
         """Rows of a curated table whose columns each equal one of the given values (key lookups:
