@@ -120,30 +120,3 @@ def test_write_report_renders_tables_and_an_svg(tmp_path):
     assert parser.tables[0][2][1] == "." and parser.tables[0][2][4] == "."  # nulls
     assert parser.tables[0][1][4] == "0.1000"
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary file left behind
-
-
-def test_readme_query_examples_answer_on_the_quickstart_lake(tmp_path, capsys):
-    """Issue item 14: the README's "Querying" examples returned nothing on the quickstart's lake
-    (chr22 1-2 Mb). Each one, run against the default quickstart lake, exits 0 with rows."""
-    import shlex
-    from pathlib import Path
-
-    from genolake import cli
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("## Querying (DuckDB, embedded)"):]
-    block = section[section.index("```bash\n") + 8:]
-    block = block[:block.index("```")]
-    commands = [shlex.split(line.split("  #")[0]) for line in block.splitlines() if line.startswith("genolake ")]
-    assert len(commands) >= 6
-    out = tmp_path / "quickstart-out"
-    assert quickstart.main(["--out", str(out)]) == 0  # the defaults `make quickstart` uses
-    capsys.readouterr()
-    for argv in commands:
-        assert argv[1] == "--root"  # whatever root the README names, run it on the quickstart lake
-        rc = cli.main(["--root", str(out / "lake"), *argv[3:], "--format", "csv"]
-                      if "--format" not in argv and argv[3] != "sql" else ["--root", str(out / "lake"), *argv[3:]])
-        printed, err = capsys.readouterr()
-        assert rc == 0, (argv, err)
-        lines = [ln for ln in printed.splitlines() if ln.strip()]
-        assert len(lines) >= 2 and "(0 rows)" not in printed, (argv, printed)
