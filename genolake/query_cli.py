@@ -44,7 +44,10 @@ def _is_number(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
-def _fmt_float(v: float) -> str:
+def format_float(v: float) -> str:
+    """How every text output (tables, the quickstart, the HTML report) shows a float such as an
+    AF: four significant digits, never in scientific notation (AF 0.0125 -> 0.01250, 1/3 -> 0.3333,
+    1.0 -> 1.000, 1/50,000 -> 0.00002000). CSV and JSON keep the full value."""
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
@@ -53,7 +56,11 @@ def _fmt_float(v: float) -> str:
         return "0"
     if v == int(v) and abs(v) < 1e15 and abs(v) >= 1e4:
         return str(int(v))
-    return f"{v:#.4g}"  # AF 0.0125 -> 0.01250, 1/3 -> 0.3333, 1.0 -> 1.000, 2e-5 -> 2.000e-05
+    if 1e-4 <= abs(v) < 1e4:
+        return f"{v:#.4g}"
+    import numpy as np
+
+    return np.format_float_positional(v, precision=4, unique=False, fractional=False, trim="k")
 
 
 def _table_cell(v) -> str:
@@ -62,7 +69,7 @@ def _table_cell(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return _fmt_float(v)
+        return format_float(v)
     if isinstance(v, (list, tuple)):
         return ",".join(_table_cell(x) for x in v)
     if isinstance(v, dict):

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import genolake
-from genolake.query_cli import render_table
+from genolake.query_cli import format_float, render_table
 from genolake.queries.sql import lit
 
 DATASET = "sim1kg"
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         top = v.sort_by([("af", "descending")]).slice(0, 5).to_pylist()
         print(f"  {'cpra':22s} {'rsid':12s} {'AC':>5} {'AN':>5} {'AF':>7} {'het':>5} {'hom':>5} {'miss':>5}")
         for r in top:
-            print(f"  {r['cpra']:22s} {r['rsid'] or '.':12s} {r['ac']:>5} {r['an']:>5} {r['af']:>7.4f} "
+            print(f"  {r['cpra']:22s} {r['rsid'] or '.':12s} {r['ac']:>5} {r['an']:>5} {format_float(r['af']) if r['af'] is not None else '.':>7} "
                   f"{r['n_het']:>5} {r['n_hom_alt']:>5} {r['n_missing']:>5}")
         samples = lake.read("samples")
         counts = pc.value_counts(samples["super_population"]).to_pylist()

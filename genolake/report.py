@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from genolake.query_cli import _fmt_float, _is_number
+from genolake.query_cli import _is_number, format_float
 
 # super-populations in the order 1000 Genomes lists them; other groups follow alphabetically
 _GROUP_ORDER = ("AFR", "AMR", "EAS", "EUR", "SAS")
@@ -172,7 +172,7 @@ def _cell(v) -> tuple[str, bool]:
     if isinstance(v, bool):
         return ("true" if v else "false"), False
     if isinstance(v, float):
-        return _fmt_float(v), False
+        return format_float(v), False
     if isinstance(v, (list, tuple)):
         return ", ".join("." if x is None else str(x) for x in v), False
     return str(v), False

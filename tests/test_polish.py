@@ -250,3 +250,18 @@ def test_engine_repr_and_docstring(small_lake):
         assert "genolake.connect" in type(engine).__mro__[1].__doc__
     finally:
         engine.close()
+
+
+def test_af_is_formatted_one_way_everywhere():
+    """Item 15: the quickstart printed AF as %.4f, tables as %#.4g with 2.000e-05 for small ones.
+    One function now: four significant digits, never scientific, in tables, the report and the
+    quickstart."""
+    import pyarrow as pa
+
+    from genolake import query_cli, quickstart, report
+
+    assert [query_cli.format_float(v) for v in (0.0125, 1 / 3, 1.0, 2e-5, 1 / 5008)] == \
+        ["0.01250", "0.3333", "1.000", "0.00002000", "0.0001997"]
+    text = query_cli.render_table(pa.table({"af": [2e-5, 0.5]}))
+    assert "0.00002000" in text and "0.5000" in text and "e-05" not in text
+    assert report.format_float is query_cli.format_float is quickstart.format_float

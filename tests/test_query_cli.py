@@ -384,7 +384,7 @@ def test_formatter_nulls_numbers_and_truncation():
 
 def test_af_with_an_unknown_rsid_answers_the_found_ones(capsys, qlake, engine, picks):
     """Issue item 11: the found rsIDs are printed, the unknown one named in one stderr line;
-    --strict keeps the old behaviour (exit 6, no rows)."""
+    --strict keeps the old behaviour (an error, no rows; exit 4: not found)."""
     ids = ",".join(picks["rsids"][:2] + ["rs999999999"])
     rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", ids, "--format", "csv")
     assert rc == 0
@@ -392,6 +392,6 @@ def test_af_with_an_unknown_rsid_answers_the_found_ones(capsys, qlake, engine, p
     rows = list(csv.DictReader(io.StringIO(out)))
     assert sorted({r["rsid"] for r in rows}) == sorted(picks["rsids"][:2])
     rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", ids, "--strict")
-    assert rc == 6 and out == "" and "rs999999999" in err and err.count("\n") == 1
+    assert rc == 4 and out == "" and "rs999999999" in err and err.count("\n") == 1
     rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", picks["rsids"][0], "--by", "super_pop")
     assert rc == 0 and err == ""

@@ -553,8 +553,13 @@ def test_unknown_ids_do_not_void_the_answer(ql):
     pf = population_frequencies(ql.engine, rsids=known + ["rs1"], by="super_pop")
     assert set(pf["rsid"].to_pylist()) == set(known)
     assert json.loads(pf.schema.metadata[UNKNOWN_KEY]) == ["rs1"]
-    none = allele_frequency(ql.engine, rsids=["rs1"])
-    assert none.num_rows == 0 and json.loads(none.schema.metadata[UNKNOWN_KEY]) == ["rs1"]
+    # none found at all is no answer: not found (exit 4), as with --strict
+    from genolake.lake.errors import QueryNotFound
+
+    with pytest.raises(QueryNotFound, match="rs1"):
+        allele_frequency(ql.engine, rsids=["rs1"])
+    with pytest.raises(QueryNotFound, match="22-5-C-G"):
+        allele_frequency(ql.engine, cpras=["22-5-C-G"], dataset="sim")
 
 
 def test_region_on_a_contig_the_lake_lacks_names_its_contigs(ql):

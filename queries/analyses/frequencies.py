@@ -151,10 +151,10 @@ _RSID_SITE_COLUMNS = ["dataset", "contig", "pos", "allele_ord", "ref", "alt", "c
 
 def rsid_sites(engine, rsids: list[str], datasets: list[str]) -> list[dict]:
     """The rsid_index rows of `rsids` in `datasets` (dicts of dataset, contig, pos, allele_ord,
-    ref, alt, cpra, rsid). QueryError naming the rsIDs found in none of the datasets."""
+    ref, alt, cpra, rsid). QueryNotFound naming the rsIDs found in none of the datasets."""
     rows, missing, note = _rsid_lookup(engine, rsids, datasets)
     if missing:
-        raise QueryError(note)
+        raise QueryNotFound(note)
     return rows
 
 
@@ -253,7 +253,7 @@ def select_sites(engine, members: Members, *, rsids=None, cpras=None, region=Non
     if rsids is not None:
         names = normalize_rsids(rsids)
         sites, missing, note = _rsid_lookup(engine, names, members.datasets)
-        if missing and strict:
+        if missing and (strict or not sites):  # none found at all: there is no answer to give
             raise QueryNotFound(note)
         sel = _keys([(a["contig"], a["pos"], a["cpra"]) for a in sites], sites)
         return Selection(sel.kind, sel.cpras, sel.contigs, sel.positions, sites=sel.sites, unknown=tuple(missing),
@@ -287,7 +287,7 @@ def _check_found(table: pa.Table, wanted: list[str], members: Members, sel: Sele
         scope = f"dataset {ds[0]!r}" if len(ds) == 1 else f"datasets {', '.join(ds)}"
         noun = "variant" if len(missing) == 1 else f"{len(missing)} variants"
         note = f"{noun} not found in {scope}: {_shown(missing)}"
-        if strict:
+        if strict or not have:  # none found at all: there is no answer to give
             raise QueryNotFound(note)
     if sel is not None and sel.unknown:
         missing, note = list(sel.unknown), sel.unknown_note
