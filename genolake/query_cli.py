@@ -60,7 +60,7 @@ def format_float(v: float) -> str:
         return f"{v:#.4g}"
     import numpy as np
 
-    return np.format_float_positional(v, precision=4, unique=False, fractional=False, trim="k")
+    return np.format_float_positional(v, precision=4, unique=False, fractional=False, trim="k").rstrip(".")
 
 
 def _table_cell(v) -> str:
