@@ -38,12 +38,9 @@ from genolake.lake.schemas import CLINVAR, CPRA_INDEX, GENOTYPES, RSID_INDEX, SA
 from genolake.lake.store import Lake
 
 from .callset_extension import check_sites, merged_counts, plan_extension
-from .engines import local
-from .sources.vcf import find_index, plan_regions, read_header
-from .sources.vcf_text import file_kind, plan_text_parts, text_reader_applies
+from .engines import ClinvarJob, VcfJob, get_engine
+from .sources.vcf import find_index, read_header
 
-PARALLEL_MIN_BYTES = 32 * 2**20  # below this one process is faster than starting workers
-CLINVAR_BATCH_ROWS = 200_000  # rows per ClinVar batch, and at most per Parquet file (bounds memory)
 # kinds whose delivery replaces the previous one: only the latest delivery makes a re-run a no-op
 _REPLACING_KINDS = ("clinvar", "panel")
 
@@ -103,8 +100,9 @@ class _Progress:
 class _Run:
     """Bookkeeping shared by every kind of ingest: the catalog row, quarantine on failure."""
 
-    def __init__(self, lake: Lake, kind: str, source: Path, dataset: str | None, tenant: str | None):
-        self.lake, self.kind, self.source, self.dataset = lake, kind, Path(source), dataset
+    def __init__(self, lake: Lake, kind: str, source: Path, dataset: str | None, tenant: str | None,
+                 engine: str = "local"):
+        self.lake, self.kind, self.source, self.dataset, self.engine = lake, kind, Path(source), dataset, engine
         self.tenant = check_name("tenant", tenant or lake.config.tenant)
         self.run_id = new_run_id()
         self.t0 = time.monotonic()
@@ -121,7 +119,7 @@ class _Run:
         if not self.source.is_file():
             raise InputError(self.source, "no such file" if not self.source.exists() else "not a regular file")
         self.lake.catalog.start_run(self.run_id, kind=self.kind, dataset=self.dataset, tenant=self.tenant,
-                                    source_path=str(self.source.resolve()), engine="local")
+                                    source_path=str(self.source.resolve()), engine=self.engine)
         self.quarantined, self.sha256 = quarantine.receive(self.source, self.lake.zones, self.tenant, self.run_id)
         self.lake.catalog.update_run(self.run_id, sha256=self.sha256, size_bytes=self.quarantined.stat().st_size,
                                      stored_path=str(self.quarantined))
@@ -239,7 +237,8 @@ def _start(lake: Lake) -> None:
 
 def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: str | None = None,
                workers: int | None = None, progress: bool = False, chunk_records: int = 2048,
-               reader: str = "auto", replace: bool = False, assembly: str | None = None) -> IngestResult:
+               reader: str = "auto", replace: bool = False, assembly: str | None = None,
+               engine=None) -> IngestResult:
     """Ingest a multi-sample VCF/BCF (plain or bgzipped) as `dataset`. Raises QuarantinedError on bad input.
 
     A file for a dataset that has rows already must add sites for its samples or samples over its
@@ -248,16 +247,18 @@ def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: st
     `##reference=`/`##contig=<...assembly=...>`; recorded for the dataset in the catalog.
 
     reader: "auto" takes the GT fast path where the file allows it, "htslib" reads every record
-    with htslib (cyvcf2); both give the same tables."""
+    with htslib (cyvcf2); both give the same tables. engine: an ETL engine's name (`etl.engines.ENGINES`,
+    default local) or an engine."""
     if reader not in ("auto", "htslib"):
         raise ConfigError(f"reader must be 'auto' or 'htslib', not {reader!r}")
     check_name("dataset", dataset)
+    eng = get_engine(engine)
     lake = Lake.open(config)
     panel_rows = _read_panel_for(panel, config) if panel else None
     with lake.ingest_lock():
         _start(lake)
-        run = _Run(lake, "vcf", Path(path), dataset, tenant)
-        result = _guard(run, lambda: _ingest_vcf(lake, run, panel_rows, workers or local.default_workers(),
+        run = _Run(lake, "vcf", Path(path), dataset, tenant, eng.name)
+        result = _guard(run, lambda: _ingest_vcf(lake, run, eng, panel_rows, workers or eng.default_workers(),
                                                   _Progress(progress), chunk_records, reader, replace))
         found = normalize_assembly(assembly) if assembly else detect_assembly(Path(path))
         if found:
@@ -310,7 +311,7 @@ def _read_panel_for(panel, config: LakeConfig) -> pa.Table:
     return read_panel(panel)
 
 
-def _ingest_vcf(lake: Lake, run: _Run, panel_rows, workers: int, progress: _Progress, chunk_records: int,
+def _ingest_vcf(lake: Lake, run: _Run, engine, panel_rows, workers: int, progress: _Progress, chunk_records: int,
                 reader: str = "auto", replace: bool = False):
     qpath = run.receive()
     done = None if replace else run.already_done()  # a replacement is applied even if the file is known
@@ -322,41 +323,22 @@ def _ingest_vcf(lake: Lake, run: _Run, panel_rows, workers: int, progress: _Prog
     run.warnings.extend(header.warnings)
     ext = plan_extension(lake.read("samples"), run.dataset, run.source, header.samples, header.n_header_lines,
                          replace)
-
-    target = local.IngestTarget(
-        dataset=run.dataset, run_id=run.run_id, variants_root=lake.table_root("variants"),
-        genotypes_root=lake.table_root("genotypes"), cpra_root=lake.table_root("cpra_index"),
-        spill_dir=lake.zones.staging_dir(run.run_id), pos_bin_size=lake.config.pos_bin_size,
-        sample_offset=ext.sample_offset,
-    )
-    parts = _plan_parts(run, qpath, header, report, src_index, workers, reader)
-    timings = {}
+    job = VcfJob(
+        path=qpath, source=run.source, header=header, dataset=run.dataset, run_id=run.run_id,
+        table_roots={t: lake.table_root(t) for t in ("variants", "genotypes", "cpra_index", "rsid_index")},
+        staging_dir=lake.zones.staging_dir(run.run_id), pos_bin_size=lake.config.pos_bin_size,
+        sample_offset=ext.sample_offset, source_index=src_index, file_type=report.file_type,
+        compressed_bytes=report.compressed_bytes, uncompressed_bytes=report.uncompressed_bytes,
+        workers=workers, chunk_records=chunk_records, reader=reader)
     t_phase = time.monotonic()
     try:
-        by_bytes = parts[0][0] == "text"  # progress in bytes of text, against the size the scan found
-        results = local.run_parts(qpath, header, parts, target, workers=workers, chunk_records=chunk_records,
-                                  progress=progress.start(f"reading {run.source.name}",
-                                                          total=report.uncompressed_bytes if by_bytes else None,
-                                                          unit="B" if by_bytes else "rec"))
-        _raise_first_error(results, header)
-        for r in results:
-            run.warnings.extend(w for w in r.warnings if w not in run.warnings)
-        n_records = sum(r.n_records for r in results)
-        if n_records == 0:
-            raise InputError(run.source, "no variant records: the file has a header only", line=header.n_header_lines)
-        merged_variants = _extend_callset(lake, run, ext, sorted(results, key=lambda r: r.part))
-        timings["convert_s"] = round(time.monotonic() - t_phase, 2)
-        t_phase = time.monotonic()
-        geno_files = local.build_genotypes(header, results, target, workers=workers,
-                                           progress=progress.start("genotypes by sample", len(header.samples), "sample"))
+        out = engine.convert_vcf(job, progress)
+        run.warnings.extend(w for w in out.warnings if w not in run.warnings)
+        merged_variants = _extend_callset(lake, run, ext, out.files["variants"])
     except BaseException:
-        shutil.rmtree(target.spill_dir, ignore_errors=True)
-        for name in ("variants", "genotypes", "cpra_index"):
-            remove_unreferenced(lake.table_root(name), f"part-{run.run_id}")
+        _remove_run_files(lake, run, ("variants", "genotypes", "cpra_index", "rsid_index"))
         raise
-    finally:
-        progress.close()
-    timings["genotypes_s"] = round(time.monotonic() - t_phase, 2)
+    timings = dict(out.timings)
     t_phase = time.monotonic()
     _fault_point("after-convert")
     stored = run.promote()
@@ -364,78 +346,41 @@ def _ingest_vcf(lake: Lake, run: _Run, panel_rows, workers: int, progress: _Prog
         if src:
             src.unlink()
 
-    ordered = sorted(results, key=lambda r: r.part)
-    rsid_table = _rsid_table(ordered, run.dataset)
-    rsid_files = ([write_data_file(lake.table_root("rsid_index"), RSID_INDEX, rsid_table, {},
-                                   f"part-{run.run_id}-rsid.parquet")] if rsid_table.num_rows else [])
+    files = out.files
     commits = [
         # an N+1 append rewrites the dataset's variants with both callsets' counts; its sites are indexed
-        ("variants", VARIANTS, merged_variants if merged_variants is not None else
-         [f for r in ordered for f in r.variant_files], ext.replaces or (merged_variants is not None and run.dataset)),
-        ("genotypes", GENOTYPES, geno_files, ext.replaces),
-        ("cpra_index", CPRA_INDEX, [f for r in ordered for f in r.cpra_files], ext.replaces),
-        ("rsid_index", RSID_INDEX, [] if ext.mode == "samples" else rsid_files, ext.replaces),
+        ("variants", VARIANTS, merged_variants if merged_variants is not None else files["variants"],
+         ext.replaces or (merged_variants is not None and run.dataset)),
+        ("genotypes", GENOTYPES, files["genotypes"], ext.replaces),
+        ("cpra_index", CPRA_INDEX, files["cpra_index"], ext.replaces),
+        ("rsid_index", RSID_INDEX, [] if ext.mode == "samples" else files["rsid_index"], ext.replaces),
     ]
-    for name, spec, files, replaces in commits:
-        if files or replaces:
-            commit_files(lake.table_root(name), spec, files, run_id=run.run_id, checksum=run.sha256,
+    for name, spec, table_files, replaces in commits:
+        if table_files or replaces:
+            commit_files(lake.table_root(name), spec, table_files, run_id=run.run_id, checksum=run.sha256,
                          ingest_key=run.ingest_key, replace_dataset=replaces or None)
             _fault_point(f"after-commit:{name}")
     _commit_samples(lake, run, header.samples, panel_rows, ext)
-    rows = {
-        "records": sum(r.n_records for r in ordered), "variants": sum(r.n_alleles for r in ordered),
-        "genotypes": sum(f.num_records for f in geno_files), "cpra_index": sum(r.n_calls for r in ordered),
-        "rsid_index": rsid_table.num_rows, "samples": len(header.samples), "parts": len(parts),
-        "extension": ext.mode,
-    }
+    rows = {**out.rows, "extension": ext.mode}
     timings["commit_s"] = round(time.monotonic() - t_phase, 2)
     rows["timings"] = timings
     return run.succeed(stored, rows, ["samples", "variants", "genotypes", "cpra_index", "rsid_index"])
 
 
-def _plan_parts(run: _Run, qpath: Path, header, report, src_index, workers: int, reader: str) -> list[tuple]:
-    """How the file is split across workers: byte ranges for VCF text (no index needed), index
-    regions for an indexed BCF, else one part."""
-    big = workers > 1 and report.compressed_bytes >= PARALLEL_MIN_BYTES
-    if reader == "auto" and text_reader_applies(qpath):
-        n = workers if big and file_kind(qpath) != "gzip" else 1
-        if big and n == 1:
-            run.warnings.append(f"{run.source} is plain gzip, which cannot be split: read on one core (bgzip it to use {workers})")
-        return [("text", p) for p in plan_text_parts(qpath, n)]
-    if big and src_index and report.file_type == "bgzf":
-        shutil.copyfile(src_index, str(qpath) + src_index.suffix)
-        return [("regions", regions) for regions in plan_regions(qpath, workers)]
-    if big:
-        run.warnings.append(f"no .tbi/.csi index beside {run.source}: read on one core (`tabix -p vcf` it to use {workers})")
-    return [("whole", None)]
+def _remove_run_files(lake: Lake, run: _Run, tables) -> None:
+    """Delete what a failed conversion wrote: every engine names its files part-<run_id>…"""
+    shutil.rmtree(lake.zones.staging_dir(run.run_id), ignore_errors=True)
+    for name in tables:
+        remove_unreferenced(lake.table_root(name), f"part-{run.run_id}")
 
 
-def _raise_first_error(results, header):
-    """The earliest error in file order, with line numbers counted from the top of the file."""
-    offset = 0
-    for r in sorted(results, key=lambda r: r.part):
-        if r.error is not None:
-            err = r.error
-            local = getattr(err, "local_line", None)
-            if local is None or not offset:
-                raise err
-            other = getattr(err, "other_local_line", None)
-            line = offset + local + 1
-            problem = err.problem_template.replace("{line}", str(line))
-            if other is not None:
-                problem = problem.replace("{other_line}", str(offset + other + 1))
-            raise InputError(err.path, problem, line=line)
-        offset += r.n_lines
-
-
-def _extend_callset(lake: Lake, run: _Run, ext, ordered) -> list | None:
+def _extend_callset(lake: Lake, run: _Run, ext, files: list) -> list | None:
     """Hold a second file for a dataset to the rules of `callset_extension`, before anything is
     committed. For an N+1 append, write the dataset's variants again with the summed counts and
     return those files (the run's own variant files are removed); else None."""
     if ext.mode not in ("sites", "samples"):
         return None
     root = lake.table_root("variants")
-    files = [f for r in ordered for f in r.variant_files]
     pieces = []
     for f in files:
         t = pq.read_table(root / f.rel_path)
@@ -452,20 +397,9 @@ def _extend_callset(lake: Lake, run: _Run, ext, ordered) -> list | None:
         part = merged.filter(pc.equal(merged["contig"], contig)).sort_by([("pos", "ascending"), ("allele_ord", "ascending")])
         out.append(write_data_file(root, VARIANTS, part, {"contig": contig},
                                    f"part-{run.run_id}-variants-merged-{len(out):05d}.parquet"))
-    for r in ordered:
-        for f in r.variant_files:
-            (root / f.rel_path).unlink(missing_ok=True)
-        r.variant_files = []
+    for f in files:  # the run's own counts are in the merged files now
+        (root / f.rel_path).unlink(missing_ok=True)
     return out
-
-
-def _rsid_table(results, dataset) -> pa.Table:
-    pieces = [t for r in results for t in r.rsids]
-    if not pieces:
-        return pa.table({f.name: pa.array([], f.type) for f in RSID_INDEX.schema})
-    t = pa.concat_tables(pieces)
-    t = t.append_column("dataset", pa.array([dataset] * t.num_rows, pa.string()))
-    return t.select([f.name for f in RSID_INDEX.schema]).cast(RSID_INDEX.schema).sort_by([("rsid", "ascending"), ("pos", "ascending")])
 
 
 def _commit_samples(lake: Lake, run: _Run, samples: list[str], panel_rows: pa.Table | None, ext):
@@ -538,53 +472,36 @@ def _ingest_panel(lake: Lake, run: _Run):
 
 # ---------------------------------------------------------------- ClinVar
 
-def ingest_clinvar(config: LakeConfig, path, *, tenant: str | None = None, progress: bool = False) -> IngestResult:
+def ingest_clinvar(config: LakeConfig, path, *, tenant: str | None = None, progress: bool = False,
+                   engine=None) -> IngestResult:
     """Load a ClinVar variant_summary release; it replaces the previous release as one commit."""
+    eng = get_engine(engine)
     lake = Lake.open(config)
     with lake.ingest_lock():
         _start(lake)
-        run = _Run(lake, "clinvar", Path(path), None, tenant)
-        return _guard(run, lambda: _ingest_clinvar(lake, run, _Progress(progress)))
+        run = _Run(lake, "clinvar", Path(path), None, tenant, eng.name)
+        return _guard(run, lambda: _ingest_clinvar(lake, run, eng, _Progress(progress)))
 
 
-def _ingest_clinvar(lake: Lake, run: _Run, progress: _Progress):
-    """Stream the release into Parquet files (one per batch and assembly, sorted by contig, pos),
-    then commit them in ONE overwrite transaction that also removes the previous release's files.
-    Memory holds one batch; a bad row anywhere leaves the table as it was (nothing was committed,
-    and the files written so far are deleted)."""
-    from .sources.clinvar import iter_clinvar_batches
-    import pyarrow.compute as pc
-
+def _ingest_clinvar(lake: Lake, run: _Run, engine, progress: _Progress):
+    """The engine writes the release's files; they are committed in ONE overwrite transaction that
+    also removes the previous release's files. A bad row anywhere leaves the table as it was
+    (nothing was committed, and the files written so far are deleted)."""
     qpath = run.receive()
     done = run.already_done()
     if done:
         return done
     run.scan()
     root = lake.table_root("clinvar")
-    bar = progress.start(f"reading {run.source.name}", unit="row")
-    files, by_asm, n = [], {}, 0
     try:
-        for b in iter_clinvar_batches(qpath, batch_rows=CLINVAR_BATCH_ROWS):
-            batch = pa.Table.from_batches([b], schema=CLINVAR.schema)
-            for asm in sorted(pc.unique(batch["assembly"]).to_pylist()):
-                part = batch.filter(pc.equal(batch["assembly"], asm)).sort_by(
-                    [("contig", "ascending"), ("pos", "ascending")])
-                files.append(write_data_file(root, CLINVAR, part, {"assembly": asm},
-                                             f"part-{run.run_id}-{len(files):05d}.parquet"))
-                by_asm[asm] = by_asm.get(asm, 0) + part.num_rows
-            n += batch.num_rows
-            bar(batch.num_rows)
-        if n == 0:
-            raise InputError(run.source, "no ClinVar records: the file has a header only", line=1)
+        out = engine.convert_clinvar(ClinvarJob(path=qpath, source=run.source, run_id=run.run_id, table_root=root),
+                                     progress)
     except BaseException:
-        remove_unreferenced(root, f"part-{run.run_id}")
+        _remove_run_files(lake, run, ("clinvar",))
         raise
-    finally:
-        progress.close()
     _fault_point("after-convert")
     stored = run.promote()
-    commit_files(root, CLINVAR, files, run_id=run.run_id, checksum=run.sha256, ingest_key=run.ingest_key,
-                 mode="overwrite")
+    commit_files(root, CLINVAR, out.files["clinvar"], run_id=run.run_id, checksum=run.sha256,
+                 ingest_key=run.ingest_key, mode="overwrite")
     _fault_point("after-commit:clinvar")
-    return run.succeed(stored, {"clinvar": n, **{f"assembly:{k}": v for k, v in sorted(by_asm.items())}},
-                       ["clinvar"])
+    return run.succeed(stored, out.rows, ["clinvar"])

@@ -105,12 +105,13 @@ def _print_ingest(res) -> None:
 def cmd_ingest_vcf(args):
     res = genolake.ingest_vcf(_root_config(args), args.file, args.dataset, panel=args.panel, tenant=args.tenant,
                               workers=args.workers, progress=_progress(args), replace=args.replace,
-                              assembly=args.assembly)
+                              assembly=args.assembly, engine=args.engine)
     _print_ingest(res)
 
 
 def cmd_ingest_clinvar(args):
-    _print_ingest(genolake.ingest_clinvar(_root_config(args), args.file, tenant=args.tenant, progress=_progress(args)))
+    _print_ingest(genolake.ingest_clinvar(_root_config(args), args.file, tenant=args.tenant, progress=_progress(args),
+                                          engine=args.engine))
 
 
 def cmd_ingest_panel(args):
@@ -241,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = ing_sub.add_parser("clinvar", help="ClinVar variant_summary.txt(.gz)")
     c.add_argument("file")
     c.add_argument("--tenant")
+    for kind in (v, c):
+        kind.add_argument("--engine", help="the ETL engine that converts the file (default: local)")
     c.set_defaults(func=cmd_ingest_clinvar)
     pn = ing_sub.add_parser("panel", help="attach populations and sex to a dataset's samples")
     pn.add_argument("file")

@@ -22,6 +22,13 @@ PANEL = SHARED / "panel" / "integrated_call_samples_v3.20130502.ALL.panel"
 GOOD_VCFS = sorted(p for p in VCF_DIR.iterdir() if p.name != "test-genotypes.vcf" and not p.name.endswith((".tbi", ".csi")))
 
 
+@pytest.fixture(params=sorted(__import__("genolake.etl.engines", fromlist=["ENGINES"]).ENGINES))
+def etl_engine(request):
+    """Each ETL engine of the registry: a test taking this runs once per engine (the conformance
+    suite of the counting rule)."""
+    return request.param
+
+
 @pytest.fixture
 def lake(tmp_path):
     return genolake.init_lake(tmp_path / "lake")

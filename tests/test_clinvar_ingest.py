@@ -14,6 +14,7 @@ import pytest
 
 import genolake
 from genolake.etl import pipeline
+from genolake.etl.engines import local_engine
 from genolake.lake.delta_io import open_table
 from conftest import CLINVAR_EXCERPT, curated_state
 
@@ -82,7 +83,7 @@ def _release(tmp_path: Path, name: str, repeat: int, bad_last: bool = False) -> 
 
 
 def test_streamed_in_batches_one_commit_replacing_the_previous_release(lake, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "CLINVAR_BATCH_ROWS", 10)
+    monkeypatch.setattr(local_engine, "CLINVAR_BATCH_ROWS", 10)
     old = genolake.ingest_clinvar(lake, CLINVAR_EXCERPT)
     root = lake.table_root("clinvar")
     v_old = open_table(root).version()
@@ -107,7 +108,7 @@ def test_streamed_in_batches_one_commit_replacing_the_previous_release(lake, tmp
 
 
 def test_bad_row_late_in_the_file_changes_nothing(lake, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "CLINVAR_BATCH_ROWS", 10)
+    monkeypatch.setattr(local_engine, "CLINVAR_BATCH_ROWS", 10)
     genolake.ingest_clinvar(lake, CLINVAR_EXCERPT)
     before = curated_state(lake)
     view = lake.read("clinvar")

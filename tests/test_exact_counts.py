@@ -1,7 +1,8 @@
 """AC, AN and AF from the curated tables equal bcftools on every shared VCF and a simulated cohort.
 
 The oracle is `bcftools +fill-tags -t AC,AN` on the unsplit records (DESIGN.md), for the whole
-dataset and for sample subsets (`bcftools view -S`). The stored rows themselves and the
+dataset and for sample subsets (`bcftools view -S`), for every ETL engine of the registry (the
+counting rule's conformance suite: `etl_engine` in conftest). The stored rows themselves and the
 het/hom/missing counts are checked against a plain str.split reading of the text."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from oracle import bcftools_counts, plain_site_counts, plain_stored_calls, vcf_s
 
 import genolake
 from genolake.etl import pipeline
+from genolake.etl.engines import local_engine
 
 
 def _cohorts(samples):
@@ -52,8 +54,8 @@ def _stored_rows(lake, dataset):
 
 
 @pytest.mark.parametrize("vcf", GOOD_VCFS, ids=lambda p: p.name)
-def test_shared_vcf_counts_equal_bcftools(vcf, lake, tmp_path):
-    genolake.ingest_vcf(lake, vcf, "d", workers=1, chunk_records=3)
+def test_shared_vcf_counts_equal_bcftools(vcf, lake, tmp_path, etl_engine):
+    genolake.ingest_vcf(lake, vcf, "d", workers=1, chunk_records=3, engine=etl_engine)
     samples = vcf_samples(vcf)
     for cohort in _cohorts(samples):
         assert lake_counts(lake, "d", cohort) == bcftools_counts(vcf, tmp_path / "bcf", cohort), f"cohort {cohort and len(cohort)}"
@@ -64,8 +66,8 @@ def test_shared_vcf_counts_equal_bcftools(vcf, lake, tmp_path):
 
 
 @pytest.mark.parametrize("vcf", [p for p in GOOD_VCFS if p.stat().st_size < 2_000_000], ids=lambda p: p.name)
-def test_stored_rows_equal_plain_reading(vcf, lake):
-    genolake.ingest_vcf(lake, vcf, "d", workers=1)
+def test_stored_rows_equal_plain_reading(vcf, lake, etl_engine):
+    genolake.ingest_vcf(lake, vcf, "d", workers=1, engine=etl_engine)
     assert _stored_rows(lake, "d") == plain_stored_calls(vcf)
 
 
@@ -84,7 +86,7 @@ def test_chunk_size_does_not_change_answers(tmp_path):
 
 def test_simulated_cohort_parallel_parts(sim_cohort, lake, tmp_path, monkeypatch):
     """The indexed, multi-part path (two worker processes) gives bcftools' counts too."""
-    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(local_engine, "PARALLEL_MIN_BYTES", 0)
     res = genolake.ingest_vcf(lake, sim_cohort.vcf, "sim", panel=sim_cohort.panel, workers=2, chunk_records=50)
     assert res.rows["records"] == sim_cohort.n_sites
     samples = lake.read("samples")
@@ -98,7 +100,7 @@ def test_simulated_cohort_parallel_parts(sim_cohort, lake, tmp_path, monkeypatch
 
 
 def test_two_parts_equal_one_part(sim_cohort, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(local_engine, "PARALLEL_MIN_BYTES", 0)
     out = []
     for workers in (1, 2):
         lake = genolake.init_lake(tmp_path / f"w{workers}")

@@ -14,6 +14,7 @@ from oracle import bcftools_counts, plain_counts, polyploid_sites
 
 import genolake
 from genolake.etl import pipeline
+from genolake.etl.engines import local_engine
 from genolake.etl.sources.vcf import read_header
 from genolake.etl.sources.vcf_text import iter_text_chunks, plan_text_parts, text_reader_applies
 
@@ -147,7 +148,7 @@ def test_byte_range_parts_read_every_line_once(tmp_path, compress):
 
 def test_parallel_parts_equal_one_part_and_number_lines(tmp_path, monkeypatch):
     """Two worker processes over byte ranges: same tables; an error late in the file names its line."""
-    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(local_engine, "PARALLEL_MIN_BYTES", 0)
     vcf = _random_vcf(tmp_path, n_records=4000)
     tables = []
     for workers in (1, 2):

@@ -19,6 +19,7 @@ import pytest
 
 import genolake
 from genolake.etl import pipeline
+from genolake.etl.engines import local_engine
 from genolake.lake.delta_io import logged_files
 from genolake.lake.schemas import ALL_TABLES
 from conftest import CLINVAR_EXCERPT, VCF_DIR
@@ -167,7 +168,7 @@ def test_killed_clinvar_ingest(tmp_path, stage):
 # ---------------------------------------------------------------- a kill at a moment chosen by the clock
 
 _INGEST_SCRIPT = (
-    "import sys, genolake, genolake.etl.pipeline as p\n"
+    "import sys, genolake, genolake.etl.engines.local_engine as p\n"
     "p.PARALLEL_MIN_BYTES = 0  # two worker processes even for a small file\n"
     "genolake.ingest_vcf(sys.argv[1], sys.argv[2], 'sim', workers=2)\n"
 )
@@ -205,7 +206,7 @@ def test_sigkill_mid_ingest_with_workers(tmp_path, sim200, monkeypatch):
     assert worker_processes(str(root)) == []
 
     status = {r.dataset: r.status for r in lake.catalog.runs()}
-    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(local_engine, "PARALLEL_MIN_BYTES", 0)
     reference = _fresh(tmp_path, "ref", [("vcf", SEED_VCF, "seed"), ("vcf", sim200.vcf, "sim")])
     if status["sim"] == "succeeded":  # the kill came too late: then it is simply done
         assert_same_view(reader_view(lake), reference)
