@@ -74,7 +74,6 @@ import gzip
 import json
 import re
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -395,17 +394,16 @@ def compare_counts(answer: list[dict], oracle: list[dict], n_examples: int = 10)
 # ---------------------------------------------------------------- lake
 
 def _catalog_source(root: Path, kind: str) -> tuple[str | None, str | None]:
-    """(source path, dataset) of the latest successful `kind` run in the lake's catalog."""
-    con = sqlite3.connect(f"file:{root / 'catalog.sqlite'}?mode=ro", uri=True)
-    try:
-        row = con.execute("SELECT source_path, dataset, stored_path FROM runs WHERE kind = ? AND status = 'succeeded' "
-                          "ORDER BY started_at DESC LIMIT 1", (kind,)).fetchone()
-    finally:
-        con.close()
-    if not row:
+    """(source path, dataset) of the latest successful `kind` run in the lake's catalog (read through
+    the library, so a damaged catalog is the same one-line lake-state error as everywhere)."""
+    import genolake
+
+    runs = [r for r in genolake.open_lake(root).catalog.runs() if r.kind == kind and r.status == "succeeded"]
+    if not runs:
         return None, None
-    src = row[0] if row[0] and Path(row[0]).is_file() else row[2]
-    return src, row[1]
+    row = runs[0]  # newest first
+    src = row.source_path if row.source_path and Path(row.source_path).is_file() else row.stored_path
+    return src, row.dataset
 
 
 def resolve_inputs(args, log) -> dict:

@@ -97,3 +97,17 @@ def test_commands_do_not_load_benchmark_code(argv):
             "print([m for m in sys.modules if m.startswith('genolake.benchmarks')])\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.stdout.strip().splitlines()[-1] == "[]", p.stdout + p.stderr
+
+
+def test_bench_errors_go_through_the_one_line_handler(tmp_path):
+    """`genolake bench` on a lake whose catalog is damaged: one line and the lake-state exit code,
+    as every other command (it bypassed the handler and could end in a traceback)."""
+    import genolake
+    from lake_checks import run_cli
+
+    root = tmp_path / "lake"
+    genolake.init_lake(root)
+    (root / "catalog.sqlite").write_bytes(b"this is not a database" * 100)
+    p = run_cli(["bench", "--lake", str(root), "--workloads", "af_rsids"])
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr and "catalog" in p.stderr
