@@ -330,7 +330,6 @@ def _ingest_vcf(lake: Lake, run: _Run, engine, panel_rows, workers: int, progres
         sample_offset=ext.sample_offset, source_index=src_index, file_type=report.file_type,
         compressed_bytes=report.compressed_bytes, uncompressed_bytes=report.uncompressed_bytes,
         workers=workers, chunk_records=chunk_records, reader=reader)
-    t_phase = time.monotonic()
     try:
         out = engine.convert_vcf(job, progress)
         run.warnings.extend(w for w in out.warnings if w not in run.warnings)

@@ -34,31 +34,8 @@ class Recovery:
     removed_dirs: list[str] = field(default_factory=list)
 
 
-# deltalake and pyarrow.dataset load on first use, so that `genolake --help` stays light
-def open_table(*args, **kwargs):
-    from .delta_io import open_table as f
-
-    return f(*args, **kwargs)
-
-
-def read_table(*args, **kwargs):
-    from .delta_io import read_table as f
-
-    return f(*args, **kwargs)
-
-
-def remove_unreferenced(*args, **kwargs):
-    from .delta_io import remove_unreferenced as f
-
-    return f(*args, **kwargs)
-
-
-def rollback_to(*args, **kwargs):
-    from .delta_io import rollback_to as f
-
-    return f(*args, **kwargs)
-
-
+# deltalake and pyarrow.dataset load on first use (imports inside the methods), so that
+# `genolake --help` stays light
 SETTINGS_FILE = "lake.json"  # layout settings fixed when the lake is created
 
 
@@ -137,6 +114,8 @@ class Lake:
             if bad:
                 raise NotFoundError(f"table {name} has no column {', '.join(map(repr, bad))}; its columns are: "
                                     f"{', '.join(known)}")
+        from .delta_io import open_table, read_table  # deltalake on first use
+
         if version is None and published:
             version = self.catalog.snapshot().get(name)
             if version is None:
@@ -166,7 +145,8 @@ class Lake:
         or rolled back (a killed run is always still "running": its row is written before any file),
         or when `sweep` asks for it.
         """
-        from .delta_io import added_by_versions, logged_current, remove_files
+        from .delta_io import (added_by_versions, logged_current, open_table, remove_files, remove_unreferenced,
+                               rollback_to)  # deltalake on first use
 
         rec = Recovery()
         cat = self.catalog
