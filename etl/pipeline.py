@@ -254,7 +254,7 @@ def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: st
     check_name("dataset", dataset)
     eng = get_engine(engine)
     lake = Lake.open(config)
-    panel_rows = _read_panel_for(panel, config) if panel else None
+    panel_rows = _read_panel_for(panel, config, eng) if panel else None
     with lake.ingest_lock():
         _start(lake)
         run = _Run(lake, "vcf", Path(path), dataset, tenant, eng.name)
@@ -301,14 +301,12 @@ def detect_assembly(path: Path, max_lines: int = 20000) -> str | None:
     return None
 
 
-def _read_panel_for(panel, config: LakeConfig) -> pa.Table:
+def _read_panel_for(panel, config: LakeConfig, engine) -> pa.Table:
     """A panel passed with the VCF is checked like any file, but is not stored as its own run."""
-    from .sources.panel import read_panel
-
     if not Path(panel).is_file():
         raise InputError(panel, "no such file")
     scan_file(Path(panel), "panel", config.limits)
-    return read_panel(panel)
+    return engine.read_panel(Path(panel))
 
 
 def _ingest_vcf(lake: Lake, run: _Run, engine, panel_rows, workers: int, progress: _Progress, chunk_records: int,
@@ -431,18 +429,19 @@ def samples_table(dataset: str, samples: list[str], panel_rows: pa.Table | None,
 
 # ---------------------------------------------------------------- panel
 
-def ingest_panel(config: LakeConfig, path, dataset: str, *, tenant: str | None = None) -> IngestResult:
+def ingest_panel(config: LakeConfig, path, dataset: str, *, tenant: str | None = None,
+                 engine=None) -> IngestResult:
     """Attach population, super-population and sex from a 1000 Genomes panel to a dataset's samples."""
     check_name("dataset", dataset)
+    eng = get_engine(engine)
     lake = Lake.open(config)
     with lake.ingest_lock():
         _start(lake)
-        run = _Run(lake, "panel", Path(path), dataset, tenant)
-        return _guard(run, lambda: _ingest_panel(lake, run))
+        run = _Run(lake, "panel", Path(path), dataset, tenant, eng.name)
+        return _guard(run, lambda: _ingest_panel(lake, run, eng))
 
 
-def _ingest_panel(lake: Lake, run: _Run):
-    from .sources.panel import read_panel
+def _ingest_panel(lake: Lake, run: _Run, engine):
     import pyarrow.compute as pc
 
     qpath = run.receive()
@@ -450,7 +449,7 @@ def _ingest_panel(lake: Lake, run: _Run):
     if done:
         return done
     run.scan()
-    panel = read_panel(qpath)
+    panel = engine.read_panel(qpath)
     existing = lake.read("samples", published=True)
     mine = existing.filter(pc.equal(existing["dataset"], run.dataset)) if existing.num_rows else existing
     if mine.num_rows == 0:

@@ -8,7 +8,7 @@ import os
 import sys
 
 import genolake
-from genolake import query_cli
+from genolake import cluster_cli, query_cli
 from genolake.lake import ConfigError, GenolakeError, LakeConfig, ScanLimits
 from genolake.lake.errors import exit_code_table, one_line
 
@@ -105,17 +105,27 @@ def _print_ingest(res) -> None:
 def cmd_ingest_vcf(args):
     res = genolake.ingest_vcf(_root_config(args), args.file, args.dataset, panel=args.panel, tenant=args.tenant,
                               workers=args.workers, progress=_progress(args), replace=args.replace,
-                              assembly=args.assembly, engine=args.engine)
+                              assembly=args.assembly, engine=_engine(args))
     _print_ingest(res)
 
 
 def cmd_ingest_clinvar(args):
     _print_ingest(genolake.ingest_clinvar(_root_config(args), args.file, tenant=args.tenant, progress=_progress(args),
-                                          engine=args.engine))
+                                          engine=_engine(args)))
 
 
 def cmd_ingest_panel(args):
-    _print_ingest(genolake.ingest_panel(_root_config(args), args.file, args.dataset, tenant=args.tenant))
+    _print_ingest(genolake.ingest_panel(_root_config(args), args.file, args.dataset, tenant=args.tenant,
+                                        engine=_engine(args)))
+
+
+def _engine(args):
+    """The ETL engine by name; --master is the Spark master of the spark engine."""
+    from genolake.etl.engines import get_engine
+
+    if args.master and (args.engine or "local") != "spark":
+        raise genolake.ConfigError("--master is the Spark master of --engine spark; add --engine spark")
+    return get_engine(args.engine, master=args.master) if args.master else args.engine
 
 
 def _main_count(rows: dict):
@@ -242,13 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     c = ing_sub.add_parser("clinvar", help="ClinVar variant_summary.txt(.gz)")
     c.add_argument("file")
     c.add_argument("--tenant")
-    for kind in (v, c):
-        kind.add_argument("--engine", help="the ETL engine that converts the file (default: local)")
     c.set_defaults(func=cmd_ingest_clinvar)
     pn = ing_sub.add_parser("panel", help="attach populations and sex to a dataset's samples")
     pn.add_argument("file")
     pn.add_argument("--dataset", required=True)
     pn.add_argument("--tenant")
+    for kind in (v, c, pn):
+        kind.add_argument("--engine", help="the ETL engine that converts the file: local (default) or spark "
+                          "(Hail + Spark, the spark extra)")
+        kind.add_argument("--master", help="with --engine spark: local[*] (default) or spark://HOST:PORT of a "
+                          "standalone cluster (`genolake cluster start`)")
     pn.set_defaults(func=cmd_ingest_panel)
 
     cat = sub.add_parser("catalog", help="tables and ingest runs",
@@ -284,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     query_cli.add_commands(sub)
+    cluster_cli.add_cluster_parser(sub)
     return p
 
 

@@ -13,6 +13,7 @@ from .base import ClinvarJob, Converted, EtlEngine, VcfJob
 
 ENGINES = {
     "local": ("genolake.etl.engines.local_engine", "LocalEngine"),
+    "spark": ("genolake.etl.engines.spark_engine", "SparkEngine"),  # the spark extra: Hail + pyspark
 }
 DEFAULT_ENGINE = "local"
 

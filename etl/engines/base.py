@@ -72,6 +72,12 @@ class EtlEngine(ABC):
     def convert_clinvar(self, job: ClinvarJob, progress) -> Converted:
         """Data files for the clinvar table (partitioned by assembly), rows: clinvar and per assembly."""
 
+    def read_panel(self, path: Path):
+        """A sample panel as `sources.panel.read_panel` gives it (a pyarrow Table)."""
+        from ..sources.panel import read_panel
+
+        return read_panel(path)
+
     def default_workers(self) -> int:
         return 1
 

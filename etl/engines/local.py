@@ -498,7 +498,8 @@ def assemble_genotypes(args) -> list[DataFile]:
         }
         for k in _FMT_COLS:
             if k in col:
-                data[k] = pa.array(col[k], pa.int32(), mask=col[k] == INT32_MISSING)
+                # htslib pads a short vector (AD of a './.' call) with vector-end, one above missing
+                data[k] = pa.array(col[k], pa.int32(), mask=col[k] <= INT32_MISSING + 1)
             else:
                 data[k] = pa.nulls(n, pa.int32())
         files.append(write_data_file(target.genotypes_root, GENOTYPES, pa.table(data), {"sample_id": samples[s]},
