@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.genolake-installed
-SYSTEM_TOOLS := bcftools tabix bgzip
+SYSTEM_TOOLS := bcftools tabix bgzip java
 
 .PHONY: quickstart test bench-ingest setup system-tools clean
 
@@ -16,14 +16,15 @@ system-tools:
 	if [ -n "$$missing" ]; then \
 	  echo "installing system tools:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bcftools tabix >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bcftools tabix openjdk-17-jre-headless >/dev/null; \
 	fi
+	@java -version 2>&1 | head -1 | grep -Eq '"(1[1-9]|2[0-9])' || { echo "the spark engine needs Java 11+ (java -version)"; exit 1; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "genolake needs Python 3.11+"; exit 1; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,spark]'
 	@touch $(STAMP)
 
 quickstart: setup

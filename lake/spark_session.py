@@ -107,11 +107,19 @@ def _start(options: SparkOptions) -> _Session:
     # the driver JVM's heap must be set before it starts
     os.environ["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {options.driver_memory} pyspark-shell"
     _quiet_java_logging(log_dir)
-    hl.init(master=options.master, app_name="genolake", quiet=True, log=str(log_path), spark_conf=conf,
-            idempotent=True, local_tmpdir=str(log_dir / "tmp"), tmp_dir=str(log_dir / "tmp"))
+    import warnings
+
+    with warnings.catch_warnings():  # "built and tested with Java 11": 17 is what runs here (README)
+        warnings.filterwarnings("ignore", message=".*Java 11.*")
+        _init_hail(hl, options, log_path, conf, log_dir)
     spark = SparkSession.builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return _Session(options, spark, log_path)
+
+
+def _init_hail(hl, options: SparkOptions, log_path: Path, conf: dict, log_dir: Path) -> None:
+    hl.init(master=options.master, app_name="genolake", quiet=True, log=str(log_path), spark_conf=conf,
+            idempotent=True, local_tmpdir=str(log_dir / "tmp"), tmp_dir=str(log_dir / "tmp"))
 
 
 def _python() -> str:

@@ -29,6 +29,23 @@ def etl_engine(request):
     return request.param
 
 
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory):
+    """ingested(vcf, engine, **options) -> a lake holding `vcf` as dataset "d", ingested once per
+    test session (a JVM engine's ingest costs seconds: the tests that only read share it)."""
+    cache: dict = {}
+
+    def get(vcf, engine: str, **options):
+        key = (str(vcf), engine, tuple(sorted(options.items())))
+        if key not in cache:
+            lake = genolake.init_lake(tmp_path_factory.mktemp(f"{engine}-{Path(vcf).name[:20]}") / "lake")
+            genolake.ingest_vcf(lake, vcf, "d", engine=engine, **options)
+            cache[key] = lake
+        return cache[key]
+
+    return get
+
+
 @pytest.fixture
 def lake(tmp_path):
     return genolake.init_lake(tmp_path / "lake")

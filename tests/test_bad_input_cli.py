@@ -131,10 +131,10 @@ CASES = [
 ]
 
 
-def _ingest_args(root, kind, path, dataset="bad"):
+def _ingest_args(root, kind, path, dataset="bad", engine="local"):
     if kind == "clinvar":
-        return ["--root", str(root), "ingest", "clinvar", str(path)]
-    return ["--root", str(root), "ingest", "vcf", str(path), "--dataset", dataset, "--workers", "1"]
+        return ["--root", str(root), "ingest", "clinvar", str(path), "--engine", engine]
+    return ["--root", str(root), "ingest", "vcf", str(path), "--dataset", dataset, "--workers", "1", "--engine", engine]
 
 
 def _check_refused(root, src: Path, rc: int, err: str, out: str, line, problem: str, scan):
@@ -164,13 +164,13 @@ def _check_refused(root, src: Path, rc: int, err: str, out: str, line, problem: 
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_file_is_quarantined(seeded, tmp_path, capsys, case):
+def test_bad_file_is_quarantined(seeded, tmp_path, capsys, case, etl_engine):
     _, build, kind, line, problem, scan = case
     src = build(tmp_path)
     lake = genolake.open_lake(seeded)
     before = curated_state(lake)
     capsys.readouterr()
-    rc = cli.main(_ingest_args(seeded, kind, src))
+    rc = cli.main(_ingest_args(seeded, kind, src, engine=etl_engine))
     cap = capsys.readouterr()
     _check_refused(seeded, src, rc, cap.err, cap.out, line, problem, scan)
     assert curated_state(lake) == before
@@ -179,23 +179,23 @@ def test_bad_file_is_quarantined(seeded, tmp_path, capsys, case):
     assert str(src) in run.error
 
 
-def test_more_columns_than_samples_is_refused(seeded, tmp_path, capsys):
+def test_more_columns_than_samples_is_refused(seeded, tmp_path, capsys, etl_engine):
     """htslib ignores columns beyond the samples; the text reader counts them."""
     src = more_columns(tmp_path)
     lake = genolake.open_lake(seeded)
     before = curated_state(lake)
-    rc = cli.main(_ingest_args(seeded, "vcf", src))
+    rc = cli.main(_ingest_args(seeded, "vcf", src, engine=etl_engine))
     cap = capsys.readouterr()
     assert curated_state(lake) == before
     _check_refused(seeded, src, rc, cap.err, cap.out, N_HEADER + 2, r"(?i)column", None)
 
 
-def test_repeated_cpra_names_both_lines(seeded, capsys):
+def test_repeated_cpra_names_both_lines(seeded, capsys, etl_engine):
     """test-genotypes.vcf repeats 1-8466747-A-C (and A-T): refused, and the reason names two lines."""
     src = VCF_DIR / "test-genotypes.vcf"
     lake = genolake.open_lake(seeded)
     before = curated_state(lake)
-    rc = cli.main(_ingest_args(seeded, "vcf", src))
+    rc = cli.main(_ingest_args(seeded, "vcf", src, engine=etl_engine))
     cap = capsys.readouterr()
     reason = _check_refused(seeded, src, rc, cap.err, cap.out, reason_line(cap.err), r"CPRA 1-8466747-A-C is repeated", None)
     m = re.search(r"lines (\d+) and (\d+)", reason["problem"])
@@ -219,7 +219,7 @@ def test_line_numbers_without_pass_line(seeded, capsys):
     assert "test-genotypes.vcf:7: CPRA 1-8466747-A-C is repeated in records at lines 6 and 7" in err
 
 
-def test_file_over_size_limit(seeded, tmp_path, capsys, monkeypatch):
+def test_file_over_size_limit(seeded, tmp_path, capsys, monkeypatch, etl_engine):
     """GENOLAKE_MAX_FILE_BYTES (documented in --help) gives the CLI's lake a small ScanLimits.max_file_bytes."""
     assert cli.MAX_FILE_BYTES_ENV in cli.build_parser().format_help()
     header, recs = base_parts()
@@ -228,7 +228,7 @@ def test_file_over_size_limit(seeded, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv(cli.MAX_FILE_BYTES_ENV, str(limit))
     lake = genolake.open_lake(seeded)
     before = curated_state(lake)
-    rc = cli.main(_ingest_args(seeded, "vcf", src))
+    rc = cli.main(_ingest_args(seeded, "vcf", src, engine=etl_engine))
     cap = capsys.readouterr()
     _check_refused(seeded, src, rc, cap.err, cap.out, None, rf"over the max_file_bytes limit of {limit:,} bytes", "size")
     assert curated_state(lake) == before

@@ -54,8 +54,8 @@ def _stored_rows(lake, dataset):
 
 
 @pytest.mark.parametrize("vcf", GOOD_VCFS, ids=lambda p: p.name)
-def test_shared_vcf_counts_equal_bcftools(vcf, lake, tmp_path, etl_engine):
-    genolake.ingest_vcf(lake, vcf, "d", workers=1, chunk_records=3, engine=etl_engine)
+def test_shared_vcf_counts_equal_bcftools(vcf, ingested, tmp_path, etl_engine):
+    lake = ingested(vcf, etl_engine, workers=1, chunk_records=3)
     samples = vcf_samples(vcf)
     for cohort in _cohorts(samples):
         assert lake_counts(lake, "d", cohort) == bcftools_counts(vcf, tmp_path / "bcf", cohort), f"cohort {cohort and len(cohort)}"
@@ -66,8 +66,8 @@ def test_shared_vcf_counts_equal_bcftools(vcf, lake, tmp_path, etl_engine):
 
 
 @pytest.mark.parametrize("vcf", [p for p in GOOD_VCFS if p.stat().st_size < 2_000_000], ids=lambda p: p.name)
-def test_stored_rows_equal_plain_reading(vcf, lake, etl_engine):
-    genolake.ingest_vcf(lake, vcf, "d", workers=1, engine=etl_engine)
+def test_stored_rows_equal_plain_reading(vcf, ingested, etl_engine):
+    lake = ingested(vcf, etl_engine, workers=1, chunk_records=3)
     assert _stored_rows(lake, "d") == plain_stored_calls(vcf)
 
 

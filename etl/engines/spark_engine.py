@@ -90,6 +90,8 @@ class SparkEngine(EtlEngine):
         f = F.split(F.substring_index("value", "\t", 9), "\t")
         sites = lines.select(
             F.monotonically_increasing_id().alias("line_id"), F.size(f).alias("n_fields"),
+            # Hail ignores columns beyond the samples; the counting rule refuses them (as the local reader)
+            (F.length("value") - F.length(F.regexp_replace("value", "\t", "")) + 1).alias("n_cols"),
             f[0].alias("raw_contig"), f[1].alias("pos_text"), f[2].alias("id_text"), f[3].alias("ref"),
             f[4].alias("alt_text"), f[5].alias("qual_text"), f[6].alias("filter_text"),
             F.coalesce(F.array_contains(F.split(f[8], ":"), "GT"), F.lit(False)).alias("has_gt"),
@@ -115,8 +117,10 @@ class SparkEngine(EtlEngine):
             code_of[F.col("raw_contig")].alias("contig_code"), name_of[F.col("raw_contig")].alias("contig"),
             F.when(F.col("qual_text") == ".", None).otherwise(F.col("qual_text").cast("double")).alias("qual"),
         )
+        expected_cols = 9 + n_samples if n_samples else 8
         bad = sites.where(
-            (F.col("n_fields") < 8) | F.col("pos").isNull() | ~F.col("ref").rlike(_REF_RE)
+            (F.col("n_fields") < 8) | ((F.col("n_cols") != expected_cols) & ~((F.col("n_cols") == 8) & (n_samples == 0)))
+            | F.col("pos").isNull() | ~F.col("ref").rlike(_REF_RE)
             | F.exists("alts", lambda a: ~a.rlike(_ALT_RE))
             | (F.col("qual").isNull() & (F.col("qual_text") != "."))
         ).limit(1).count()
