@@ -13,6 +13,30 @@ from pathlib import Path
 GiB = 2**30
 MiB = 2**20
 
+DATA_ENV = "GENOLAKE_BENCH_DATA"
+DATA_HELP = ("data folder: <DIR>/<scale>/cohort.chr22.vcf.gz is used when present, else the scale is simulated "
+             f"once into DIR and reused (default: ${DATA_ENV}, else ./genolake-bench/data)")
+OUT_HELP = "folder for the results (default: ./genolake-bench/results in the working directory)"
+
+
+def data_dir(value: str | os.PathLike | None = None) -> Path:
+    """The benchmark data folder: `value` (--data-dir), else $GENOLAKE_BENCH_DATA, else
+    ./genolake-bench/data in the working directory. Never a fixed machine path."""
+    value = value or os.environ.get(DATA_ENV) or Path.cwd() / "genolake-bench" / "data"
+    return Path(value).expanduser().resolve()
+
+
+def out_dir(value: str | os.PathLike | None = None) -> Path:
+    """Where results and reports go: `value` (--out), else ./genolake-bench/results in the working
+    directory (never the installed package's folder)."""
+    return Path(value or Path.cwd() / "genolake-bench" / "results").expanduser().resolve()
+
+
+def preset_dir(data: Path, scale: str) -> Path | None:
+    """<data>/<scale>/ when it holds a prepared cohort (cohort.chr22.vcf.gz), else None."""
+    d = Path(data) / scale
+    return d if (d / "cohort.chr22.vcf.gz").is_file() else None
+
 
 def need_psutil():
     try:

@@ -2,16 +2,18 @@
 
 Run it (psutil is needed: `pip install -e '.[bench]'`):
 
-    python -m genolake.benchmarks.ingest --scale medium          # 500 samples x 5 Mb
+    python -m genolake.benchmarks.ingest --scale small           # 500 samples x 5 Mb (also: medium)
+    python -m genolake.benchmarks.ingest --scale chr22-5mb       # 2,504 samples x 5 Mb
     python -m genolake.benchmarks.ingest --scale chr22           # 2,504 samples x 51 Mb (minutes)
     python -m genolake.benchmarks.ingest --scale tiny            # 50 samples x 200 kb (seconds)
     python -m genolake.benchmarks.ingest --vcf my.vcf.gz [--name mine] [--workers 2] [--repeat 3]
 
-`--scale` uses /work/bench-data/<scale>/cohort.chr22.vcf.gz when it exists, else simulates the
-cohort once into `--data-dir` (default ~/.cache/genolake/bench) and reuses it afterwards.
-Results go to `--out` (default benchmarks/results/): ingest-<scale>.json and ingest-<scale>.md;
+`--scale` uses <data-dir>/<scale>/cohort.chr22.vcf.gz when it exists, else simulates the cohort
+once into `--data-dir` and reuses it afterwards (`--data-dir`, else $GENOLAKE_BENCH_DATA, else
+./genolake-bench/data in the working directory).
+Results go to `--out` (default ./genolake-bench/results): ingest-<scale>.json and ingest-<scale>.md;
 the Markdown summary is printed too. Exit status: 0 valid, 2 the oracle check failed (INVALID),
-3 a measured command failed.
+3 a measured command (or an engine of the engine axis) failed.
 
 What is measured (DESIGN.md, "How performance is measured"):
 - peer: `bcftools view -Ou -o /dev/null FILE`, whole-process wall time and peak RSS;
@@ -59,17 +61,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .common import GiB, MiB, LoadGuard, git_state, hardware, need_psutil, versions
-
-BENCH_DATA = Path("/work/bench-data")
-DEFAULT_DATA_DIR = Path.home() / ".cache" / "genolake" / "bench"
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+from .common import (DATA_HELP, OUT_HELP, GiB, MiB, LoadGuard, data_dir, git_state, hardware, need_psutil,
+                     out_dir, preset_dir, versions)
 DATASET = "bench"
 SCALES = {  # name: (samples, length_bp, seed)
     "tiny": (50, 200_000, 1),
-    "medium": (500, 5_000_000, 7),
+    "small": (500, 5_000_000, 7),
+    "medium": (500, 5_000_000, 7),  # the same cohort as small (its older name)
+    "chr22-5mb": (2504, 5_000_000, 22),  # full 1000 Genomes width, a 5 Mb slice of chr22's length
     "chr22": (2504, 51_000_000, 22),
 }
+SCALE_ALIASES = {"medium": "small"}  # scales that share one simulated cohort (one cache folder)
 TARGETS = {  # name: (ratio key, limit, description)
     "ingest_wall": ("ingest_wall_over_bcftools_view", 1.5, "ingest wall <= 1.5x bcftools view"),
     "peak_rss": ("peak_rss_tree_GiB", 2.0, "peak RSS (whole tree) <= 2 GiB"),
@@ -322,11 +324,17 @@ def resolve_input(args) -> tuple[Path, str]:
         name = args.name or re.sub(r"\.(vcf|bcf)(\.gz)?$", "", path.name)
         return path, name
     scale = args.scale or "medium"
-    preset = BENCH_DATA / scale / "cohort.chr22.vcf.gz"
-    if preset.is_file():
-        return preset, args.name or scale
+    return scale_vcf(scale, data_dir(args.data_dir)), args.name or scale
+
+
+def scale_vcf(scale: str, data: Path, log=None) -> Path:
+    """The VCF of a scale: <data>/<scale>/cohort.chr22.vcf.gz when present, else simulated once into
+    <data>/<scale>-n<N>-L<length>-s<seed>/ (deterministic by seed) and reused."""
+    preset = preset_dir(data, scale)
+    if preset is not None:
+        return preset / "cohort.chr22.vcf.gz"
     n, length, seed = SCALES[scale]
-    cache = Path(args.data_dir).expanduser() / f"{scale}-n{n}-L{length}-s{seed}"
+    cache = Path(data) / f"{SCALE_ALIASES.get(scale, scale)}-n{n}-L{length}-s{seed}"
     vcf = cache / "cohort.chr22.vcf.gz"
     if not (vcf.is_file() and Path(str(vcf) + ".tbi").is_file()):
         import genolake
@@ -334,7 +342,7 @@ def resolve_input(args) -> tuple[Path, str]:
         print(f"simulating the {scale} cohort ({n} samples x {length:,} bp, seed {seed}) into {cache} ...",
               file=sys.stderr, flush=True)
         vcf = genolake.simulate(cache, n_samples=n, length_bp=length, seed=seed, progress=False).vcf
-    return vcf, args.name or scale
+    return vcf
 
 
 def warm_page_cache(path: Path) -> float:
@@ -576,7 +584,7 @@ def run_benchmark(args) -> tuple[dict, int]:
         log(f"[bench]   {fill.wall_s:.1f} s; other load {fill.others_cpu_s:.1f} CPU-s")
         result["peers"] = {"bcftools_fill_tags_query": fill.brief()}
 
-        for rep in range(args.repeat):
+        for rep in range(0 if args.engines_only else args.repeat):
             log(f"[bench] repeat {rep + 1}/{args.repeat}: bcftools view -Ou -o /dev/null ...")
             view = timed("bcftools view", lambda _: measure([["bcftools", "view", "-Ou", "-o", "/dev/null", str(peer_input)]],
                                                            interval=interval))
@@ -619,6 +627,17 @@ def run_benchmark(args) -> tuple[dict, int]:
             stores.append(storage(lake_root))
             if not args.keep:
                 shutil.rmtree(lake_root, ignore_errors=True)
+
+        # -- the engine axis: the same file through each engine, one fresh process each
+        if args.engine_list:
+            from . import ingest_engines
+
+            records = sum(1 for _ in open(oracle_tsv, "rb"))
+            result["engines"] = ingest_engines.run_axis(
+                vcf, name, args.engine_list, work / "engines", interval=interval, workers=args.workers,
+                oracle_tsv=oracle_tsv, records=records, samples=result["input"]["samples"], timed=timed, log=log,
+                scale=result["scale"])
+            result["input"].setdefault("records", records)
     except _Failed as f:
         result["error"] = {"step": f.step, **f.measured.brief()}
         log(f"[bench] {f.step} failed (exit {f.measured.returncode}):\n{f.measured.stderr[-2000:]}")
@@ -634,7 +653,10 @@ def run_benchmark(args) -> tuple[dict, int]:
     result["sampler_cpu_s"] = round(guard.own_cpu_s, 1)
 
     oracle = checks[-1] if checks else None
-    valid = bool(checks) and all(c["valid"] for c in checks) and status == 0
+    axis_ok = (result["engines"]["valid"] and any(r.get("valid") for r in result["engines"]["rows"].values())
+               if "engines" in result else None)
+    valid = (bool(checks) or bool(axis_ok)) and all(c["valid"] for c in checks) and axis_ok is not False \
+        and status == 0
     result["valid"] = valid
     result["oracle_check"] = {"runs": checks, "valid": valid}
     if oracle:
@@ -701,6 +723,8 @@ def run_benchmark(args) -> tuple[dict, int]:
     ]
     if status == 0 and not valid:
         status = 2
+    if status == 0 and (result.get("engines") or {}).get("failed"):
+        status = 3  # an engine's run failed (its row says how); the other figures stand
     return result, status
 
 
@@ -816,10 +840,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="genolake ingest vs bcftools on one VCF, answers checked against bcftools.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--vcf", help="a VCF/BCF to ingest (default: --scale medium)")
-    src.add_argument("--scale", choices=sorted(SCALES), help="a simulated cohort: tiny, medium or chr22")
+    src.add_argument("--scale", choices=sorted(SCALES), help="a simulated cohort: tiny (50 x 200 kb), small/medium (500 x 5 Mb), chr22-5mb (2,504 x 5 Mb), chr22 (2,504 x 51 Mb)")
     p.add_argument("--name", help="result name (default: the scale, or the file's stem)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for ingest-<name>.json/.md (default: %(default)s)")
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="cache of simulated cohorts (default: %(default)s)")
+    p.add_argument("--out", help="folder for ingest-<name>.json/.md " + OUT_HELP.replace("folder for the results ", ""))
+    p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument("--work-dir", help="where the temporary lakes go (default: the system temp folder)")
     p.add_argument("--workers", type=int, help="passed to `genolake ingest vcf --workers`")
     p.add_argument("--repeat", type=int, default=1, help="timed repeats of bcftools view and the ingest (median)")
@@ -831,6 +855,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-other-load", type=float, default=0.10, metavar="CORES",
                    help="measure again when other processes used more cores than this on average (default: %(default)s)")
     p.add_argument("--retries", type=int, default=2, help="how many times to measure again when contended")
+    p.add_argument("--engines", default="auto",
+                   help="the engine axis: the same file through each of local, spark (genolake's spark ETL engine) "
+                   "and hail (plain Hail import_vcf -> entries -> Parquet by sample), each in a fresh process; "
+                   "default auto = local, plus spark and hail when Hail/pyspark are installed; none: no axis")
+    p.add_argument("--engines-only", action="store_true",
+                   help="only the oracle and the engine axis (no bcftools view peer, no CLI ingest repeats)")
     p.add_argument("--keep", action="store_true", help="keep the lakes and the oracle output")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr, no printed summary")
     return p
@@ -840,20 +870,32 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.repeat < 1:
         raise SystemExit("--repeat must be at least 1")
+    from .ingest_engines import parse_engines
+
+    args.engine_list = parse_engines(args.engines)
+    if args.engines_only and not args.engine_list:
+        raise SystemExit("--engines-only needs at least one engine (--engines)")
     need_psutil()
     for tool in ("bcftools",):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not on PATH")
     result, status = run_benchmark(args)
-    out = Path(args.out)
+    out = out_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"ingest-{result['name']}.json", out / f"ingest-{result['name']}.md"
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     md = markdown(result)
+    extra = ""
+    if "engines" in result:
+        from .ingest_engines import markdown as engines_md, write_reports
+
+        paths = write_reports(result["engines"], out)
+        md += "\n" + engines_md(result["engines"])
+        extra = f", {paths['json']}, {paths['md']}" + (f" and {paths['png']}" if paths.get("png") else "")
     md_path.write_text(md)
     if not args.quiet:
         print(md)
-        print(f"wrote {json_path} and {md_path}")
+        print(f"wrote {json_path} and {md_path}{extra}")
     return status
 
 

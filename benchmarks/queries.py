@@ -2,14 +2,14 @@
 
 Run it (psutil is needed: `pip install -e '.[bench]'`):
 
-    python -m genolake.benchmarks.queries --scale chr22            # builds a lake from /work/bench-data/chr22
+    python -m genolake.benchmarks.queries --scale chr22            # builds a lake from <data-dir>/chr22 (or simulates it)
     python -m genolake.benchmarks.queries --scale tiny             # 50 samples x 200 kb (seconds)
     python -m genolake.benchmarks.queries --lake ROOT [--vcf FILE] # an existing lake (read only)
     python -m genolake.benchmarks.queries --vcf my.vcf.gz [--clinvar variant_summary.txt.gz] [--panel P]
 
-Inputs. `--scale` uses /work/bench-data/<scale>/{cohort.chr22.vcf.gz, variant_summary.txt.gz,
+Inputs. `--scale` uses <data-dir>/<scale>/{cohort.chr22.vcf.gz, variant_summary.txt.gz,
 cohort.panel} when they exist, else simulates the cohort once into `--data-dir` (as the ingest
-benchmark does), and builds a fresh lake from them in a temporary folder (`genolake init`,
+benchmark does; `--data-dir`, else $GENOLAKE_BENCH_DATA, else ./genolake-bench/data), and builds a fresh lake from them in a temporary folder (`genolake init`,
 `ingest vcf --panel`, `ingest clinvar`; kept with `--keep`). `--lake ROOT` uses a lake as it is and
 never writes to it: the VCF (and ClinVar file) default to the sources of the lake's latest
 successful `vcf` (and `clinvar`) ingest run in its catalog. bcftools needs the VCF indexed
@@ -58,7 +58,7 @@ Any mismatch marks the workload, and the result, INVALID: its targets do not pas
 The machine may be shared: before each workload the script waits (up to `--wait-idle` s) until
 other processes use < `--idle-below` cores, and measures the workload again (up to `--retries`
 times) when other processes used more than `--max-other-load` cores meanwhile; the CPU time they
-used is recorded. Results go to `--out` (default benchmarks/results/): queries-<name>.json and
+used is recorded. Results go to `--out` (default ./genolake-bench/results): queries-<name>.json and
 queries-<name>.md, and the Markdown summary and a PASS/FAIL line per target are printed.
 `--only ab` runs a subset of the workloads (the lookups, while trying a layout; the CLI cold start
 runs with a). Exit status: 0 valid, 2 an oracle check failed (INVALID), 3 a command failed.
@@ -81,10 +81,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import (MiB, LoadGuard, git_state, hardware, need_psutil, reset_vmhwm, spread, versions, vmhwm)
-from .ingest import BENCH_DATA, DEFAULT_DATA_DIR, SCALES, Measured, indexed_copy, measure, warm_page_cache
-
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+from .common import (DATA_HELP, OUT_HELP, MiB, LoadGuard, data_dir, git_state, hardware, need_psutil, out_dir,
+                     preset_dir, reset_vmhwm, spread, versions, vmhwm)
+from .ingest import SCALE_ALIASES, SCALES, Measured, indexed_copy, measure, warm_page_cache
 DATASET = "bench"
 QUERY_FMT = r"%CHROM\t%POS\t%ID\t%REF\t%ALT\t%AN\t%AC\n"
 TARGETS = {  # workload: (what, kind, limit) -- kind: "at_most" ratio genolake/peer, "at_least" peer/genolake, "abs_s"
@@ -424,8 +423,8 @@ def resolve_inputs(args, log) -> dict:
         inp["name"] = args.name or re.sub(r"\.(vcf|bcf)(\.gz)?$", "", Path(args.vcf).name)
     else:
         scale = args.scale or "chr22"
-        preset = BENCH_DATA / scale
-        if (preset / "cohort.chr22.vcf.gz").is_file():
+        preset = preset_dir(data_dir(args.data_dir), scale)
+        if preset is not None:
             inp["vcf"] = preset / "cohort.chr22.vcf.gz"
             inp["clinvar"] = args.clinvar or (preset / "variant_summary.txt.gz")
             inp["panel"] = args.panel or (preset / "cohort.panel")
@@ -433,7 +432,7 @@ def resolve_inputs(args, log) -> dict:
             import genolake
 
             n, length, seed = SCALES[scale]
-            cache = Path(args.data_dir).expanduser() / f"{scale}-n{n}-L{length}-s{seed}"
+            cache = data_dir(args.data_dir) / f"{SCALE_ALIASES.get(scale, scale)}-n{n}-L{length}-s{seed}"
             vcf = cache / "cohort.chr22.vcf.gz"
             if not all(p.is_file() for p in (vcf, Path(str(vcf) + ".tbi"), cache / "variant_summary.txt.gz",
                                               cache / "cohort.panel")):
@@ -927,8 +926,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--panel", help="sample panel ingested with the VCF when building a lake")
     p.add_argument("--dataset", help="dataset in --lake (default: the one of the lake's latest VCF ingest)")
     p.add_argument("--name", help="result name (default: the scale, the lake folder or the VCF's stem)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for queries-<name>.json/.md (default: %(default)s)")
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="cache of simulated cohorts (default: %(default)s)")
+    p.add_argument("--out", help="folder for queries-<name>.json/.md " + OUT_HELP.replace("folder for the results ", ""))
+    p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument("--work-dir", help="where the temporary lake and files go (default: the system temp folder)")
     p.add_argument("--repeat", type=int, default=20, help="timed repeats of (a), (b), (d) and their peers (default 20)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before the timed ones (default 2)")
@@ -966,7 +965,7 @@ def main(argv=None) -> int:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not on PATH")
     result, status = run_benchmark(args)
-    out = Path(args.out)
+    out = out_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"queries-{result['name']}.json", out / f"queries-{result['name']}.md"
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")

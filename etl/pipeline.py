@@ -251,6 +251,9 @@ def ingest_vcf(config: LakeConfig, path, dataset: str, *, panel=None, tenant: st
     default local) or an engine."""
     if reader not in ("auto", "htslib"):
         raise ConfigError(f"reader must be 'auto' or 'htslib', not {reader!r}")
+    for name, value in (("workers", workers), ("chunk_records", chunk_records)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name} must be a positive whole number, not {value!r}")
     check_name("dataset", dataset)
     eng = get_engine(engine)
     lake = Lake.open(config)

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from genolake.lake.coords import normalize_contig
-from genolake.lake.errors import ConfigError
+from genolake.lake.errors import ConfigError, GenolakeError, one_line
 
 __all__ = ["SimulatedCohort", "simulate"]
 
@@ -369,7 +369,7 @@ class _BgzfSink:
         rc = self._proc.wait()
         self._fh.close()
         if rc != 0:
-            raise RuntimeError(f"bgzip exited with {rc}: {err}")
+            raise GenolakeError(one_line(f"simulate: bgzip failed writing {self._fh.name} (exit {rc}): {err or 'no message'}"))
 
 
 def _write_vcf(path: Path, ts, plan: _Plan, header: bytes, chrom: str, missing_rate: float,

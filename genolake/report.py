@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from genolake.lake.errors import ConfigError
 from genolake.query_cli import _is_number, format_float
 
 # super-populations in the order 1000 Genomes lists them; other groups follow alphabetically
@@ -107,10 +108,10 @@ def af_by_group_plot(table: pa.Table, *, groups: list[str] | None = None, title:
     groups = groups or _group_order(found)
     missing = [g for g in groups if f"{g}_af" not in names]
     if missing:
-        raise ValueError(f"no {', '.join(g + '_af' for g in missing)} column in the table")
+        raise ConfigError(f"no {', '.join(g + '_af' for g in missing)} column in the table")
     rows = table.to_pylist()
     if labels is not None and len(labels) != len(rows):
-        raise ValueError(f"{len(labels)} labels for {len(rows)} variants")
+        raise ConfigError(f"{len(labels)} labels for {len(rows)} variants")
     labels = list(labels) if labels is not None else []
     for r in rows if not labels else ():
         top = r.get("rsid") or r.get("cpra") or "?"
@@ -211,7 +212,7 @@ def _plot_html(plot, caption: str | None, alt: str) -> str:
     else:
         text = str(plot)
         if "<svg" not in text[:2000]:
-            raise ValueError("a plot is PNG bytes or SVG markup")
+            raise ConfigError("a plot is PNG bytes or SVG markup")
         inner = text[text.index("<svg"):]  # drop an XML prolog / doctype
     cap = f"<figcaption>{_esc(caption)}</figcaption>" if caption else ""
     return f"<figure>{inner}{cap}</figure>"

@@ -25,7 +25,7 @@ from deltalake import CommitProperties, DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
-from .errors import LakeStateError
+from .errors import ConfigError, LakeStateError
 from .schemas import TableSpec
 
 from .delta_keys import CHECKSUM_KEY, INGEST_KEY, ROLLBACK_KEY, RUN_KEY  # noqa: F401  (re-exported)
@@ -213,7 +213,7 @@ def commit_files(table_root: Path, spec: TableSpec, files: list[DataFile], *, ru
     commit also removes every current file holding that dataset's rows, so a reader sees the
     dataset's old rows or its new ones, never both (a `--replace` ingest, a merged `variants`)."""
     if mode not in ("append", "overwrite"):
-        raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
+        raise ConfigError(f"commit mode must be 'append' or 'overwrite', not {mode!r}")
     props = _props(run_id, checksum, ingest_key)
     now = int(time.time() * 1000)
     actions = [

@@ -219,7 +219,7 @@ _registered: list[PhiPattern] = list(DEFAULT_PHI_PATTERNS)
 def register_phi_pattern(p: PhiPattern) -> None:
     """Add `p` to the patterns `scan_file` uses by default; a pattern of the same name is replaced."""
     if not isinstance(p, PhiPattern):
-        raise TypeError(f"register_phi_pattern needs a PhiPattern, got {type(p).__name__}")
+        raise ConfigError(f"register_phi_pattern needs a PhiPattern, got {type(p).__name__}")
     for i, q in enumerate(_registered):
         if q.name == p.name:
             _registered[i] = p

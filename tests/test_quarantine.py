@@ -24,7 +24,7 @@ from genolake.lake.quarantine import (
 from genolake.lake.scans import scan_file
 from genolake.lake.zones import Zones
 
-DATA = Path("/work/shared/data")
+from conftest import SHARED as DATA  # noqa: E402  (the shared test data, found relative to the repo)
 BGZF_VCF = DATA / "vcf" / "1000G.phase3.broad.withGenotypes.chr20.10100000.vcf.gz"
 DAY = dt.date(2024, 3, 5)
 

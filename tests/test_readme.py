@@ -34,6 +34,10 @@ EXCLUDED = {
     "make test": "the whole suite: this test is part of it",
     "genolake simulate --samples 2504 --length 51000000": "chr22 scale (minutes); test_simulate covers simulate",
     "genolake bench": "layout benchmarks; tests/test_bench_suite_cli.py runs `--scale tiny`",
+    "pip install 'genolake[spark]'": "make setup installs the spark extra",
+    "genolake cluster": "tests/test_cluster.py starts, inspects and stops a real cluster",
+    "genolake --root ./lake ingest vcf ALL.chr22.vcf.gz --dataset 1kg --engine spark":
+        "tests/test_spark_engine.py (local[*]) and tests/test_cluster.py (--master spark://) run it",
 }
 
 def blocks() -> list[tuple[int, str, str]]:

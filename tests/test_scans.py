@@ -27,7 +27,7 @@ from genolake.lake.scans import (
     unregister_phi_pattern,
 )
 
-DATA = Path("/work/shared/data")
+from conftest import SHARED as DATA  # noqa: E402  (the shared test data, found relative to the repo)
 KIND_BY_FOLDER = {"vcf": "vcf", "vcf-invalid": "vcf", "clinvar": "clinvar", "panel": "panel"}
 SHIPPED = [(p, KIND_BY_FOLDER[d]) for d in KIND_BY_FOLDER for p in sorted((DATA / d).iterdir()) if p.is_file()]
 BGZF_VCF = DATA / "vcf" / "1000G.phase3.broad.withGenotypes.chr20.10100000.vcf.gz"

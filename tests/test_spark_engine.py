@@ -33,6 +33,38 @@ def test_same_tables_as_local(vcf, ingested):
     assert_same_view(reader_view(ingested(vcf, "local", **OPTIONS)), reader_view(ingested(vcf, "spark", **OPTIONS)))
 
 
+EDGE_VCF = (
+    "##fileformat=VCFv4.2\n"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">\n'
+    '##FORMAT=<ID=DP,Number=1,Type=Float,Description="declared Float: not stored">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB\tC\n"
+    # FILTER order as written (not sorted), two rsIDs (the first is kept), a partly missing call
+    "chr1\t10\trs9;x;rs2\tA\tC\t.\tq10;s50\t.\tGT:AD:DP\t./1:3,1:2.5\t0/0:4,0:1\t1/1/1:.:.\n"
+    # lower-case REF, three ALTs listed out of order, a phased call, a missing sample column
+    "chr1\t12\t.\ta\tT,G,<DEL>\t3.5\tPASS\t.\tGT\t1|2\t.\t3|0\n"
+    "chr1\t12\t.\tAC\tA\t7\t.\t.\tGT:AD\t0/1:5\t0|0:3,0\t./.:.\n"
+    # a record without GT: every call is missing
+    "chrX\t5\trs1\tG\tA\t.\t.\t.\tAD\t1,2\t3,4\t.\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["edge-cases", "sites-only"])
+def test_same_tables_on_edge_cases(kind, tmp_path):
+    text = EDGE_VCF
+    if kind == "sites-only":
+        text = "".join("\t".join(ln.split("\t")[:8]) + "\n" for ln in EDGE_VCF.splitlines())
+    vcf = tmp_path / f"{kind}.vcf"
+    vcf.write_text(text)
+    views = []
+    for engine in ("local", "spark"):
+        lake = genolake.init_lake(tmp_path / engine)
+        genolake.ingest_vcf(lake, vcf, "d", workers=1, engine=engine)
+        views.append(reader_view(lake))
+    assert views[0]["variants"].num_rows == 6
+    assert_same_view(*views)
+
+
 def test_repeated_cpra_refused_by_both_with_one_message(tmp_path):
     messages = []
     for engine in ("local", "spark"):
@@ -172,3 +204,19 @@ def test_without_the_extra_one_line_says_how_to_install(tmp_path):
     assert p.returncode == 2, p.stderr
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
     assert "pip install 'genolake[spark]'" in p.stderr
+
+
+def test_clinvar_and_panel_ingests_equal_local(tmp_path):
+    from conftest import CLINVAR_EXCERPT, PANEL
+
+    views = []
+    for engine in ("local", "spark"):
+        lake = genolake.init_lake(tmp_path / engine)
+        genolake.ingest_vcf(lake, VCF_DIR / "1000genomes-phase3-1row.vcf", "g", panel=PANEL, workers=1, engine=engine)
+        genolake.ingest_vcf(lake, VCF_DIR / "sample.vcf", "s", workers=1)
+        genolake.ingest_panel(lake, PANEL, "g", engine=engine)
+        genolake.ingest_clinvar(lake, CLINVAR_EXCERPT, engine=engine)
+        assert {r.engine for r in lake.catalog.runs() if r.kind in ("clinvar", "panel")} == {engine}
+        views.append(reader_view(lake))
+    assert views[0]["clinvar"].num_rows > 0 and views[0]["samples"].num_rows > 2000
+    assert_same_view(*views)

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from genolake.benchmarks.ingest import BENCH_DATA, measure
+from genolake.benchmarks.common import preset_dir
+from genolake.benchmarks.ingest import measure
 from genolake.benchmarks.queries import (contig_span, pick_rsids, read_clinvar_plain, top_gene, vcf_contigs,
                                          vcf_samples)
 
@@ -24,10 +25,10 @@ COHORT_SIZE = 1000
 
 
 def scale_inputs(scale: str, data_dir: Path, log) -> dict:
-    """VCF, panel and ClinVar of a scale: /work/bench-data/<scale>/ when present, else simulated
-    once into `data_dir` (deterministic by seed) and reused."""
-    preset = BENCH_DATA / scale
-    if (preset / "cohort.chr22.vcf.gz").is_file():
+    """VCF, panel and ClinVar of a scale: <data_dir>/<scale>/ when it holds cohort.chr22.vcf.gz, else
+    simulated once into `data_dir` (deterministic by seed) and reused."""
+    preset = preset_dir(Path(data_dir), scale)
+    if preset is not None:
         return {"vcf": preset / "cohort.chr22.vcf.gz", "panel": _present(preset / "cohort.panel"),
                 "clinvar": _present(preset / "variant_summary.txt.gz")}
     n, length, seed = SCALES[scale]

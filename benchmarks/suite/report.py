@@ -409,6 +409,21 @@ def html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def ingest_engines_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    head = ["engine", "wall", "start-up", "JVM start-up", "work", "peak RSS (tree)", "checked"]
+    rows = []
+    for engine, r in (result.get("ingest_engines") or {}).get("rows", {}).items():
+        if not r.get("available"):
+            rows.append([engine, r.get("note") or "not available", DASH, DASH, DASH, DASH, DASH])
+            continue
+        check = ("FAILED: " + (r.get("note") or "") if r.get("failed") else "valid" if r.get("valid") else
+                 "not checked" if r.get("valid") is None else "INVALID")
+        rows.append([engine, fmt_s(r.get("wall_s")), fmt_s(r.get("startup_s")),
+                     fmt_s(r["jvm_startup_s"]) if r.get("jvm_startup_s") else DASH, fmt_s(r.get("work_s")),
+                     f"{(r.get('peak_rss_tree_bytes') or 0) / 2**20:,.0f} MiB", check])
+    return head, rows
+
+
 def sections(result: dict, recs: dict) -> list[tuple[str, str, tuple]]:
     """(title, intro, (head, rows)) for each table of the report."""
     peers_intro = ("Peers on the same data in the same run; their answers are checked like the layouts'."
@@ -419,6 +434,10 @@ def sections(result: dict, recs: dict) -> list[tuple[str, str, tuple]]:
          "shown but never recommended.", latency_table(result)),
         ("Storage by layout", "Bytes on disk of each layout; × VCF.gz and × the reference layout.", storage_table(result)),
         ("Peers", peers_intro, peers_table(result)),
+        *([("Ingest by ETL engine", "The same VCF through each engine, each in a fresh process: wall time of the "
+            "whole process (start-up included, and apart), peak RSS summed over the process tree (python, JVM, "
+            "workers); checked = AC/AN equal bcftools (local, spark) or entries = records x samples (hail).",
+            ingest_engines_table(result))] if result.get("ingest_engines") else []),
         ("Recommendations", "The fastest layout with a valid answer, per workload.",
          (["workload", "layout", "why"], recommendation_rows(recs))),
     ]

@@ -28,13 +28,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from genolake.benchmarks.common import git_state, hardware, reset_vmhwm, spread, versions, vmhwm, wait_idle
-from genolake.benchmarks.ingest import DEFAULT_DATA_DIR
+from genolake.benchmarks.common import (DATA_HELP, OUT_HELP, data_dir, git_state, hardware, out_dir, reset_vmhwm,
+                                        spread, versions, vmhwm, wait_idle)
 
 from . import data as bench_data
 from .contract import WORKLOADS
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results"
 SCANS = ("af_all", "af_all_cohort")  # whole-contig workloads: --scan-repeat timed calls, one warm-up
 ENGINES = ("duckdb",)
 
@@ -117,7 +116,7 @@ def run(args) -> tuple[dict, int]:
         name = args.name or root.name
     else:
         scale = args.scale or "tiny"
-        inputs = bench_data.scale_inputs(scale, Path(args.data_dir), log)
+        inputs = bench_data.scale_inputs(scale, data_dir(args.data_dir), log)
         root = work / "lake"
         wait_idle(args.wait_idle, 0.15, log)
         ingest = bench_data.build_lake(root, inputs, log)
@@ -143,7 +142,9 @@ def run(args) -> tuple[dict, int]:
         "layouts": {}, "results": [], "peers": [], "recommendations": {},
     }
     if ingest:
-        result["ingest"] = ingest
+        result["ingest"] = ingest | {"engine": "local"}
+        if args.ingest_engines:
+            result["ingest_engines"] = _ingest_engine_axis(args, inputs["vcf"], name, work, log)
     log(f"[bench] {name}: {result['data']['samples']:,} samples, {result['data']['alleles']:,} alleles, "
         f"{result['data']['stored_calls']:,} stored calls; layouts {', '.join(s.name for s in specs)}")
 
@@ -219,10 +220,31 @@ def run(args) -> tuple[dict, int]:
     from . import report as R
 
     result["recommendations"] = R.recommend(result)
-    paths = R.render(result, Path(args.out))
+    paths = R.render(result, out_dir(args.out))
     result["report"] = {k: str(v) for k, v in paths.items() if k != "png"}
     log(f"[bench] report: {paths.get('html')} ({paths.get('md')})")
     return result, (2 if any_wrong else 0)
+
+
+def _ingest_engine_axis(args, vcf: Path, name: str, work: Path, log) -> dict:
+    """The ingest row per ETL engine (`--ingest-engines`): the same VCF through each engine in a fresh
+    process (benchmarks/ingest_engines.py), checked against bcftools +fill-tags."""
+    from genolake.benchmarks import ingest_engines
+    from genolake.benchmarks.ingest import run_oracle, vcf_samples
+
+    engines = ingest_engines.parse_engines(args.ingest_engines)
+    oracle_tsv = work / "ingest-oracle.tsv"
+    log("[bench] bcftools +fill-tags (the oracle of the ingest engines) ...")
+    m = run_oracle(vcf, oracle_tsv, 0.05)
+    if m.returncode != 0:
+        raise SystemExit(f"genolake bench: bcftools +fill-tags failed on {vcf}: {m.stderr.strip()[-300:]}")
+    records = sum(1 for _ in open(oracle_tsv, "rb"))
+    wait_idle(args.wait_idle, 0.15, log)
+    axis = ingest_engines.run_axis(vcf, f"bench-{name}", engines, work / "ingest-engines", oracle_tsv=oracle_tsv,
+                                   records=records, samples=vcf_samples(vcf), log=log,
+                                   scale=args.scale or "tiny")
+    ingest_engines.write_reports(axis, out_dir(args.out))
+    return axis
 
 
 def _knobs(spec) -> dict:
@@ -264,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layouts", help="comma list, with knobs: bin_1m:rg=16384:zstd=9,flat_sorted:file_rows=2000000")
     p.add_argument("--workloads", help=f"comma list (default all): {', '.join(WORKLOADS)}")
     p.add_argument("--engines", default="duckdb", help=f"query engines (default duckdb; available: {', '.join(ENGINES)})")
+    p.add_argument("--ingest-engines", metavar="LIST",
+                   help="also time the ingest per ETL engine, each in a fresh process: local, spark, hail (plain "
+                   "Hail import_vcf -> entries -> Parquet), or auto (local, plus spark and hail when installed); "
+                   "default: only the reference ingest (local engine). Not with --lake")
     p.add_argument("--repeat", type=int, default=5, help="timed calls per cell, after the warm-up (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first; the first answer is checked (default 1)")
     p.add_argument("--scan-repeat", type=int, default=2,
@@ -271,9 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "whole-file scans and Hail job (default 2; bcftools takes minutes at chr22 scale)")
     p.add_argument("--cohort-size", type=int, default=bench_data.COHORT_SIZE, help="first N samples (default 1000)")
     p.add_argument("--seed", type=int, default=22, help="seed of the rsID choice (default 22)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="folder for layouts-<name>.json/.md/.html (default: %(default)s)")
+    p.add_argument("--out", help="folder for layouts-<name>.json/.md/.html " + OUT_HELP.replace("folder for the results ", ""))
     p.add_argument("--name", help="result name (default: the scale or the lake folder)")
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="cache of simulated cohorts (default: %(default)s)")
+    p.add_argument("--data-dir", help=DATA_HELP)
     p.add_argument("--work-dir", help="where the lake, layouts and peer files go (default: a new temporary folder)")
     p.add_argument("--keep-layouts", action="store_true", help="keep each layout's files after measuring it")
     p.add_argument("--no-peers", action="store_true", help="skip bcftools and Hail")
@@ -288,6 +314,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if min(args.repeat, args.warmup, args.scan_repeat) < 1:
         raise SystemExit("genolake bench: --repeat, --warmup and --scan-repeat must be at least 1")
+    if args.lake and args.ingest_engines:
+        raise SystemExit("genolake bench: --ingest-engines times the ingest of a scale's cohort; it does not apply to --lake")
     try:
         result, code = run(args)
     except KeyboardInterrupt:

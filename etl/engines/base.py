@@ -86,3 +86,17 @@ class EtlEngine(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+class SilentProgress:
+    """The progress interface engines are given (`start(desc, total, unit)`, call with a count,
+    `close()`), reporting nothing: for conversions nobody watches."""
+
+    def start(self, *args, **kwargs):
+        return self
+
+    def __call__(self, n):
+        pass
+
+    def close(self):
+        pass

@@ -20,13 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from genolake.lake.coords import normalize_contig
-from genolake.lake.errors import ConfigError, GenolakeError, InputError, one_line
+from genolake.lake.errors import ConfigError, GenolakeError, InputError
 from genolake.lake.foreign_files import adopt_parquet_file
 from genolake.lake.schemas import CPRA_INDEX, GENOTYPES, RSID_INDEX, VARIANTS
 from genolake.lake.spark_session import DEFAULT_MASTER, SparkOptions, get_session, require_spark
 
 from ..sources.vcf import read_raw_header
-from .base import ClinvarJob, Converted, EtlEngine, VcfJob
+from .base import ClinvarJob, Converted, EtlEngine, SilentProgress, VcfJob
 
 RAW_GT = "GLRAWGT"  # the FORMAT key GT is renamed to, so Hail keeps it as text
 # FORMAT is the 9th column; GT is normally its first key, but htslib finds it anywhere
@@ -119,7 +119,7 @@ class SparkEngine(EtlEngine):
         )
         expected_cols = 9 + n_samples if n_samples else 8
         bad = sites.where(
-            (F.col("n_fields") < 8) | ((F.col("n_cols") != expected_cols) & ~((F.col("n_cols") == 8) & (n_samples == 0)))
+            (F.col("n_fields") < 8) | ((F.col("n_cols") != expected_cols) & ~((F.col("n_cols") == 8) & F.lit(n_samples == 0)))
             | F.col("pos").isNull() | ~F.col("ref").rlike(_REF_RE)
             | F.exists("alts", lambda a: ~a.rlike(_ALT_RE))
             | (F.col("qual").isNull() & (F.col("qual_text") != "."))
@@ -152,6 +152,11 @@ class SparkEngine(EtlEngine):
         n_bad = calls.where(F.exists("a", lambda x: x.isNull() | (x > F.col("n_alt")))).limit(1).count()
         if n_bad:
             raise self._locate(job, "a GT the counting rule cannot read")
+        n_records = sum(r["n"] for r in contigs)
+        if n_samples and (matched := calls.select("line_id").distinct().count()) != n_records:
+            # a record of the file Hail did not give back (or gave back changed): never drop it silently
+            raise GenolakeError(f"the spark engine failed on {job.source}: Hail returned {matched:,} of its "
+                                f"{n_records:,} records (--engine local ingests it)")
         bar(1)
 
         # 3. the counting rule, per split allele
@@ -214,7 +219,6 @@ class SparkEngine(EtlEngine):
         rsids = variants.where(F.col("rsid").isNotNull()).select(*RSID_INDEX.data_columns)
         rsid_files = self._write(rsids.coalesce(1).sortWithinPartitions("rsid", "pos"), [], RSID_INDEX,
                                  out_dir / "rsid_index", job, lambda pv: {})
-        n_records = sum(r["n"] for r in contigs)
         return Converted(
             files={"variants": variant_files, "genotypes": geno_files, "cpra_index": cpra_files,
                    "rsid_index": rsid_files},
@@ -226,27 +230,30 @@ class SparkEngine(EtlEngine):
         )
 
     def _hail_calls(self, job: VcfJob, src: Path, work: Path, sites, ords, n_samples: int):
-        """Stored-call candidates: one row per (record, sample) whose call is not 0/0, GT parsed."""
+        """Stored-call candidates: one row per (record, sample) whose call is not 0/0, GT parsed,
+        plus the first sample's call of every record (so every record Hail read can be counted)."""
         import hail as hl
         from pyspark.sql import functions as F
 
         fields = _write_hail_header(job, work / "header.vcf")
-        kind = job.file_type
-        mt = hl.import_vcf(src.as_uri(), reference_genome=None, header_file=str(work / "header.vcf"),
-                           find_replace=_GT_REWRITE, array_elements_required=False,
-                           force_bgz=kind == "bgzf", force=kind == "gzip")
-        mt = mt.select_rows().select_entries(*fields)
-        rows = mt.localize_entries("e").to_spark(flatten=True)
-        rows = rows.select(F.col("`locus.contig`").alias("raw_contig"), F.col("`locus.position`").alias("pos"),
-                           F.concat_ws(",", F.slice("alleles", 2, 1 << 20)).alias("alt_key"),
-                           F.col("alleles")[0].alias("ref"), "e")
         site_cols = sites.select("line_id", "raw_contig", "pos", "ref",
                                  F.when(F.col("alt_text") == ".", "").otherwise(F.col("alt_text")).alias("alt_key"),
                                  "contig", "contig_code", "has_gt", "alts", F.size("alts").alias("n_alt")) \
                          .join(ords, "line_id")
-        recs = rows.join(F.broadcast(site_cols), ["raw_contig", "pos", "ref", "alt_key"])
-        if n_samples == 0:
-            recs = recs.withColumn("e", F.array())
+        if n_samples == 0:  # a sites-only VCF: no calls, and nothing for Hail to parse
+            types = ",".join(f"{k}:{'array<int>' if k == 'AD' else 'string' if k == RAW_GT else 'int'}" for k in fields)
+            recs = site_cols.withColumn("e", F.array().cast(f"array<struct<{types}>>"))
+        else:
+            kind = job.file_type
+            mt = hl.import_vcf(src.as_uri(), reference_genome=None, header_file=str(work / "header.vcf"),
+                               find_replace=_GT_REWRITE, array_elements_required=False,
+                               force_bgz=kind == "bgzf", force=kind == "gzip")
+            mt = mt.select_rows().select_entries(*fields)
+            rows = mt.localize_entries("e").to_spark(flatten=True)
+            rows = rows.select(F.col("`locus.contig`").alias("raw_contig"), F.col("`locus.position`").alias("pos"),
+                               F.concat_ws(",", F.slice("alleles", 2, 1 << 20)).alias("alt_key"),
+                               F.col("alleles")[0].alias("ref"), "e")
+            recs = rows.join(F.broadcast(site_cols), ["raw_contig", "pos", "ref", "alt_key"])
         gt = F.col("en").getField(RAW_GT)
         no_gt = F.when(F.col("has_gt"), F.array(F.lit(-1))).otherwise(F.array(F.lit(-1), F.lit(-1)))
         parsed = F.transform(F.split(gt, "[/|]"), lambda x: F.when(x == ".", -1).otherwise(x.cast("int")))
@@ -254,7 +261,7 @@ class SparkEngine(EtlEngine):
             "array<int>" if name == "AD" else "int"))
         keys = ["line_id", "contig", "contig_code", "pos", "ref", "alts", "n_alt", "ords"]
         return recs.select(*keys, "has_gt", F.posexplode("e").alias("s", "en")) \
-            .where(gt.isNull() | ~gt.isin("0/0", "0|0")) \
+            .where(gt.isNull() | ~gt.isin("0/0", "0|0") | (F.col("s") == 0)) \
             .select(*keys, "s",
                     F.when(gt.isNull(), no_gt).otherwise(parsed).alias("a"),
                     F.coalesce(F.instr(gt, "|") > 0, F.lit(False)).alias("phased"),
@@ -275,21 +282,28 @@ class SparkEngine(EtlEngine):
             files.append(adopt_parquet_file(job.table_roots[spec.name], spec, path, values_of(pv), name))
         return [f for f in files if f.num_records]
 
-    def _locate(self, job: VcfJob, cause) -> InputError:
-        """The file's first problem, as a plain single-process reading reports it."""
+    def _locate(self, job: VcfJob, cause) -> GenolakeError:
+        """The file's first problem, as a plain single-process reading reports it (an InputError:
+        quarantine), or, when there is none, the engine's own failure."""
         from .local_engine import LocalEngine
 
         scratch = job.staging_dir / "locate"
         probe = replace(job, table_roots={t: scratch / t for t in job.table_roots}, staging_dir=scratch / "stage",
                         workers=1)
         try:
-            LocalEngine().convert_vcf(probe, _Silent())
+            LocalEngine().convert_vcf(probe, SilentProgress())
         except InputError as err:
             return err
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        detail = cause if isinstance(cause, str) else _java_message(cause)
-        return InputError(job.source, f"the spark engine could not read the file: {detail}")
+        from .spark_tables import java_message
+
+        # the file reads cleanly: the failure is the engine's, not the data's (no quarantine)
+        from genolake.lake.spark_session import session_log
+
+        detail = cause if isinstance(cause, str) else java_message(cause)
+        return GenolakeError(f"the spark engine failed on {job.source}, which the local engine reads without a "
+                             f"problem: {detail} (log: {session_log()}; --engine local ingests it)")
 
     # ------------------------------------------------------------------ ClinVar
 
@@ -297,6 +311,11 @@ class SparkEngine(EtlEngine):
         from .spark_tables import clinvar_files
 
         return clinvar_files(self.spark, job, progress)
+
+    def read_panel(self, path: Path):
+        from .spark_tables import panel_table
+
+        return panel_table(self.spark, path)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -382,22 +401,3 @@ def _write_hail_header(job: VcfJob, dest: Path) -> list[str]:
         keep.append(line)
     dest.write_text("\n".join(keep) + "\n")
     return fields
-
-
-def _java_message(exc: BaseException) -> str:
-    text = str(exc)
-    for line in text.splitlines():  # Hail's own summary line, not the Java stack
-        if "HailException:" in line or "Error summary:" in line:
-            return one_line(line.split(":", 1)[1].strip())
-    return one_line(text.splitlines()[0] if text else type(exc).__name__)
-
-
-class _Silent:
-    def start(self, *args, **kwargs):
-        return self
-
-    def __call__(self, n):
-        pass
-
-    def close(self):
-        pass

@@ -19,6 +19,8 @@ import sys
 import threading
 from pathlib import Path
 
+from genolake.lake.errors import GenolakeError, one_line
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -76,8 +78,10 @@ def run_jobs(fn, jobs: list, scratch: Path, progress=None) -> list:
         for p, result_path, err_path in procs:
             p.wait()
             if p.returncode != 0 or not result_path.exists():
-                tail = "\n".join(err_path.read_text(errors="replace").strip().splitlines()[-15:])
-                raise RuntimeError(f"ingest worker failed (exit {p.returncode}):\n{tail}")
+                lines = err_path.read_text(errors="replace").strip().splitlines()
+                why = f", killed by signal {-p.returncode} (out of memory?)" if p.returncode < 0 else ""
+                raise GenolakeError(one_line(f"ingest worker failed (exit {p.returncode}{why})"
+                                             + (f": {lines[-1]}" if lines else "")))
         for t in readers:
             t.join()
         for _, result_path, _ in procs:

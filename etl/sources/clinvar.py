@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from genolake.lake.coords import normalize_contig
-from genolake.lake.errors import InputError
+from genolake.lake.errors import ConfigError, InputError
 from genolake.lake.schemas import CLINVAR
 
 # The minimum needed to build a meaningful CLINVAR row.
@@ -108,7 +108,7 @@ def read_clinvar(path) -> pa.Table:
 def iter_clinvar_batches(path, *, batch_rows: int = 200_000) -> Iterator[pa.RecordBatch]:
     """Stream `path` as record batches of at most `batch_rows` rows with exactly CLINVAR.schema."""
     if batch_rows < 1:
-        raise ValueError("batch_rows must be positive")
+        raise ConfigError(f"batch_rows must be a positive number of rows, not {batch_rows!r}")
     path = Path(path)
     compressed = _is_gzip(path)
     names = _read_header(path, compressed)
