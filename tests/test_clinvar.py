@@ -276,6 +276,25 @@ def test_wrong_field_count_gz(tmp_path, excerpt):
     assert err.line == 6 and err.problem == "expected 34 tab-separated fields, found 20"
 
 
+def test_wrong_field_count_without_row_handler(tmp_path, excerpt, monkeypatch):
+    """pyarrow may raise on a bad row without calling the row handler: the line is still named."""
+    import genolake.etl.sources.clinvar as clinvar
+
+    header, rows = excerpt
+    p = write_tsv(tmp_path / "v.txt", header, rows)
+    lines = p.read_text().split("\n")
+    lines[7] = lines[7] + "\textra"
+    p.write_text("\n".join(lines))
+
+    class FailingReader:
+        def read_next_batch(self):
+            raise pa.ArrowInvalid("CSV parse error: Expected 34 columns, got 35: ...")
+
+    monkeypatch.setattr(clinvar.pacsv, "open_csv", lambda *a, **k: FailingReader())
+    err = _raises(p)
+    assert err.line == 8 and err.problem == "expected 34 tab-separated fields, found 35"
+
+
 @pytest.mark.parametrize("column", ["Start", "Stop", "AlleleID", "VariationID", "PositionVCF"])
 def test_non_integer(tmp_path, big, column):
     header, _, path = big
