@@ -25,6 +25,17 @@ class TableBinding:
     partitions: tuple[dict[str, str | None], ...] = ()
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What an engine reads: the lake (its root as a URI), the lake's published snapshot number
+    (`genolake catalog history`; None when the catalog records none) and each table's Delta version.
+    Every answer carries it in its schema metadata (queries.provenance)."""
+
+    lake: str
+    number: int | None
+    versions: dict[str, int]
+
+
 class Engine(ABC):
     """Runs read-only SQL over the curated tables, bound at the lake's published snapshot.
 
@@ -77,6 +88,21 @@ class Engine(ABC):
     def dataset_assemblies(self) -> dict[str, str]:
         """dataset -> the reference assembly recorded at ingest (datasets without one are absent)."""
         return {}
+
+    # -- what an analysis may know of the storage: only through these, never a path or the lake --
+    @property
+    @abstractmethod
+    def pos_bin_size(self) -> int:
+        """The lake's position bin (the `pos_bin` partition of cpra_index is pos // this * this)."""
+
+    def partition_columns(self, table: str) -> tuple[str, ...]:
+        """The partition columns of a curated table, as bound (the contract's when not ingested)."""
+        binding = self.bindings().get(table)
+        return binding.partition_by if binding is not None else ALL_TABLES[table].partition_by
+
+    @abstractmethod
+    def snapshot(self) -> Snapshot:
+        """The lake, snapshot number and Delta versions this engine reads (its provenance)."""
 
     @abstractmethod
     def bindings(self) -> dict[str, TableBinding]:
