@@ -35,10 +35,11 @@ _LAZY = {
 def run_sql(engine: Engine, query: str) -> pa.Table:
     """Run one read-only query (SELECT/WITH/DESCRIBE) on `engine`; anything that would write
     (DDL, DML, COPY, ATTACH, SET, PRAGMA...) raises QueryError before it reaches the engine."""
+    from .provenance import stamp, tables_in
     from .sql import check_read_only
 
-    check_read_only(query, getattr(engine, "dialect", "duckdb"))
-    return engine.sql(query)
+    statements = check_read_only(query, getattr(engine, "dialect", "duckdb"))
+    return stamp(engine.sql(query), engine, tables_in(statements))
 
 
 def __getattr__(name: str):

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from genolake.lake.errors import QueryError, QueryNotFound
 
+from .provenance import note_reads
 from .sql import in_list, lit, run
 
 __all__ = ["Cohort", "Members", "resolve", "members_of", "cohort_sql", "as_cohort", "COHORT_KEYS", "MEMBER_COLUMNS"]
@@ -444,6 +445,7 @@ _CACHED_COHORTS = 64
 
 
 def _samples_rows(engine) -> tuple[list[dict], dict | None]:
+    note_reads(["samples"])  # a cached answer was still read from samples
     binding = None
     try:
         binding = engine.bindings().get("samples")

@@ -67,4 +67,15 @@ def transpile(query: str, dialect: str) -> str:
 
 def run(engine, query: str) -> pa.Table:
     """Run SQL an analysis built itself (DuckDB dialect, values quoted with `lit`) on `engine`."""
+    from .provenance import note_reads, tables_in
+
+    note_reads(tables_in(query))
     return engine.sql(transpile(query, engine.dialect), trusted=True)
+
+
+def read_rows(engine, table: str, where: dict, columns) -> pa.Table:
+    """`engine.read_rows`, noted as a read of `table` for the answer's provenance."""
+    from .provenance import note_reads
+
+    note_reads([table])
+    return engine.read_rows(table, where, columns)

@@ -22,6 +22,7 @@ from genolake.lake.errors import QueryError, QueryNotFound
 from ..cohorts import as_cohort, cohort_sql, resolve
 from ..genes import gene_region
 from ..regions import parse_region
+from ..provenance import analysis
 from ..sql import in_list, lit, run
 from .frequencies import assembly_warning, check_region_contig, with_warning
 
@@ -61,6 +62,7 @@ def _datasets(engine, dataset) -> list[str] | None:
     return wanted
 
 
+@analysis
 def annotate(engine, *, region=None, gene=None, dataset=None, assembly: str = "GRCh37",
              genes_file=None) -> pa.Table:
     """Variants of `dataset` (None: every dataset; a name or a list) in `region` (a Region or
@@ -211,6 +213,7 @@ def _partition_arms(select: str, by_contig: dict[str, set[int]], *, bin_size: in
     return "\nUNION ALL\n".join(arms)
 
 
+@analysis
 def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "GRCh37",
                          top: int = 50) -> pa.Table:
     """Genotype frequencies in `cohort` (a Cohort, cohort text such as "super_pop=EUR", a list of
@@ -273,7 +276,7 @@ def drug_response_report(engine, *, cohort=None, dataset=None, assembly: str = "
     calls_at = _partition_arms(
         "SELECT dataset, sample_index, contig, pos, allele_ord, ploidy, called_alleles, alt_dosage "
         "FROM cpra_index WHERE dataset IN " + in_datasets,
-        hit, bin_size=engine.lake.config.pos_bin_size)
+        hit, bin_size=engine.pos_bin_size)
     # every stored row belongs to a sample of its dataset: only a cohort needs the samples join
     join = "" if cohort.is_everyone else f"""
         JOIN (SELECT dataset, sample_index FROM samples WHERE {members}) s

@@ -17,6 +17,7 @@ from genolake.lake.coords import cpra_key
 from genolake.lake.errors import QueryError, QueryNotFound
 
 from ..regions import parse_cpra, parse_region
+from ..provenance import analysis
 from ..sql import in_list, lit, run
 from ..cohorts import members_of
 from .frequencies import check_region_contig, contig_order, rsid_cpras
@@ -85,6 +86,7 @@ def _variant_key(engine, variant: str, datasets: list[str]) -> tuple[str, int, s
         raise QueryError(f"malformed variant {variant!r}; expected {_VARIANT_FORM}") from None
 
 
+@analysis
 def carriers(engine, variant: str, *, cohort=None, dataset=None, include_missing: bool = False) -> pa.Table:
     """The cohort's samples carrying at least one copy of `variant`'s ALT (a CPRA or an rsID naming
     one allele), and with `include_missing` also those whose call has missing alleles.
@@ -95,7 +97,7 @@ def carriers(engine, variant: str, *, cohort=None, dataset=None, include_missing
     members = members_of(engine, cohort, dataset)
     datasets = members.datasets
     contig, pos, ref, alt, present = _variant_key(engine, variant, datasets)
-    bin_start = pos // engine.lake.config.pos_bin_size * engine.lake.config.pos_bin_size
+    bin_start = pos // engine.pos_bin_size * engine.pos_bin_size
     wanted = "x.alt_dosage > 0" + (" OR x.called_alleles < x.ploidy" if include_missing else "")
     rows = _sql(engine, f"""
         SELECT x.dataset, m.sample_id, m.population, m.super_population, m.sex,
@@ -121,6 +123,7 @@ def carriers(engine, variant: str, *, cohort=None, dataset=None, include_missing
     return out.select(CARRIERS_SCHEMA.names).cast(CARRIERS_SCHEMA)
 
 
+@analysis
 def sample_variants(engine, sample_id: str, *, region=None, dataset=None) -> pa.Table:
     """One sample's stored calls (every call but diploid, fully called, without the ALT), joined
     with `variants` for ref, alt, cpra and rsid; optionally in `region` ("22:16000000-17000000" or

@@ -39,7 +39,8 @@ from genolake.lake.errors import QueryError, QueryNotFound
 
 from ..cohorts import Members, members_of
 from ..regions import Region, parse_cpra, parse_region
-from ..sql import in_list, lit, run
+from ..provenance import analysis, note_reads
+from ..sql import in_list, lit, run, read_rows
 from .site_lookup import lookup_frequencies
 
 __all__ = ["allele_frequency", "population_frequencies", "AF_SCHEMA", "GROUP_COLUMNS"]
@@ -162,7 +163,7 @@ def _rsid_lookup(engine, rsids: list[str], datasets: list[str]) -> tuple[list[di
     """The rsid_index rows of `rsids` in `datasets`, the rsIDs found in none of them, and a
     one-line note naming those (None when every rsID was found)."""
     # cpra is contig-pos-ref-alt: built here rather than decoded from the file
-    rows = engine.read_rows("rsid_index", {"rsid": rsids}, [c for c in _RSID_SITE_COLUMNS if c != "cpra"]).to_pylist()
+    rows = read_rows(engine, "rsid_index", {"rsid": rsids}, [c for c in _RSID_SITE_COLUMNS if c != "cpra"]).to_pylist()
     for r in rows:
         r["cpra"] = cpra_key(r["contig"], r["pos"], r["ref"], r["alt"])
     found: set[str] = set()
@@ -194,6 +195,7 @@ def rsid_cpras(engine, rsids: list[str], datasets: list[str]) -> dict[str, list[
 
 def lake_contigs(engine) -> list[str]:
     """The contigs `variants` has at the engine's snapshot (its partition values), karyotype order."""
+    note_reads(["variants"])  # its partition values are part of the answer's inputs
     binding = engine.bindings().get("variants")
     if binding is None:
         return []
@@ -324,7 +326,7 @@ def _calls_source(engine, sel: Selection, members: Members, partial: list[str]) 
         binding = engine.bindings().get("cpra_index")
         parts = {(p.get("contig"), p.get("pos_bin")) for p in binding.partitions} if binding else set()
         if parts:
-            size = engine.lake.config.pos_bin_size
+            size = engine.pos_bin_size
             lo, hi = sel.region.start // size * size, sel.region.end // size * size
             r = sum(1 for c, b in parts if c == sel.region.contig and lo <= int(b) <= hi) / len(parts)
     f = sum(members.sizes[d] for d in partial) / max(sum(members.totals.values()), 1)
@@ -420,6 +422,7 @@ def _af(ac: str, an: str) -> str:
 # ------------------------------------------------------------------------------ allele frequency
 
 
+@analysis
 def allele_frequency(engine, *, rsids=None, cpras=None, region=None, gene=None, cohort=None, dataset=None,
                      assembly: str = "GRCh37", genes_file=None, strict: bool = False,
                      _source: str = "auto") -> pa.Table:
@@ -467,7 +470,7 @@ def _allele_frequency(engine, members, sel, must_find, strict, _source) -> pa.Ta
             count_if(x.called_alleles = x.ploidy AND x.alt_dosage > 0 AND x.alt_dosage < x.ploidy) AS n_het,
             count_if(x.called_alleles = x.ploidy AND x.alt_dosage = x.ploidy AND x.ploidy > 0) AS n_hom_alt,
             count_if(x.called_alleles <> x.ploidy) AS n_missing"""
-        ctes = "WITH " + _calls_cte(sel, source, members, partial, engine.lake.config.pos_bin_size,
+        ctes = "WITH " + _calls_cte(sel, source, members, partial, engine.pos_bin_size,
                                     aggregates, contig=_single_contig(engine, sel)) + ","
         n = _per_dataset({d: members.sizes[d] for d in partial}, "s.dataset")
         ctes += f""" counted AS (
@@ -499,6 +502,7 @@ def _allele_frequency(engine, members, sel, must_find, strict, _source) -> pa.Ta
 # ------------------------------------------------------------------------ population frequencies
 
 
+@analysis
 def population_frequencies(engine, *, rsids=None, cpras=None, region=None, gene=None, cohort=None, dataset=None,
                            by: str = "super_population", assembly: str = "GRCh37", genes_file=None,
                            strict: bool = False, _source: str = "auto") -> pa.Table:
@@ -527,7 +531,7 @@ def population_frequencies(engine, *, rsids=None, cpras=None, region=None, gene=
         f"sum(CASE WHEN m.g = {lit(g)} THEN x.alt_dosage ELSE 0 END) AS ac_{i}, "
         f"sum(CASE WHEN m.g = {lit(g)} THEN 2 - x.called_alleles ELSE 0 END) AS def_{i}"
         for i, g in enumerate(groups))
-    ctes = _calls_cte(sel, source, members, partial, engine.lake.config.pos_bin_size, aggregates, col,
+    ctes = _calls_cte(sel, source, members, partial, engine.pos_bin_size, aggregates, col,
                       contig=_single_contig(engine, sel))
     counted = ",\n               ".join(
         f"coalesce(c.ac_{i}, 0) AS ac_{i}, 2 * {_per_dataset(sizes[i], 's.dataset')} - coalesce(c.def_{i}, 0) AS an_{i}"

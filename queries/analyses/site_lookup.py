@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ..sql import read_rows
+
 _SITE_COLUMNS = ["dataset", "contig", "pos", "allele_ord", "ref", "alt", "cpra", "rsid"]
 _COUNT_COLUMNS = ["ac", "an", "af", "n_het", "n_hom_alt", "n_missing"]
 _CALL_COLUMNS = ["dataset", "pos", "allele_ord", "sample_index", "alt_dosage", "called_alleles", "ploidy"]
@@ -31,7 +33,7 @@ def site_rows(engine, sel, datasets: list[str], rsid_sites: list[dict] | None) -
     rsID lookup), which name the alleles without reading `variants`."""
     if rsid_sites is not None:
         return [r for r in rsid_sites if r["dataset"] in datasets], {}
-    rows = engine.read_rows("variants", {"contig": sel.contigs, "pos": sel.positions, "dataset": datasets},
+    rows = read_rows(engine, "variants", {"contig": sel.contigs, "pos": sel.positions, "dataset": datasets},
                             _SITE_COLUMNS + _COUNT_COLUMNS).to_pylist()
     wanted = set(sel.cpras)
     rows = [r for r in rows if r["cpra"] in wanted]
@@ -43,7 +45,7 @@ def whole_dataset_counts(engine, sites: list[dict], full: list[str], known: dict
     todo = [s for s in sites if s["dataset"] in full and _key(s) not in known]
     out = {k: v for k, v in known.items() if k[0] in full}
     if todo:  # the sites are named already: read keys and counts, not the allele strings
-        rows = engine.read_rows("variants", {"contig": sorted({s["contig"] for s in todo}),
+        rows = read_rows(engine, "variants", {"contig": sorted({s["contig"] for s in todo}),
                                              "pos": sorted({int(s["pos"]) for s in todo}),
                                              "dataset": sorted({s["dataset"] for s in todo})},
                                 ["dataset", "contig", "pos", "allele_ord"] + _COUNT_COLUMNS).to_pylist()
@@ -58,9 +60,9 @@ def cohort_counts(engine, sites: list[dict], members, partial: list[str]) -> dic
     todo = [s for s in sites if s["dataset"] in partial]
     if not todo:
         return {}
-    bin_size = engine.lake.config.pos_bin_size
+    bin_size = engine.pos_bin_size
     positions = sorted({int(s["pos"]) for s in todo})
-    calls = engine.read_rows("cpra_index", {
+    calls = read_rows(engine, "cpra_index", {
         "contig": sorted({s["contig"] for s in todo}),
         "pos_bin": sorted({p // bin_size * bin_size for p in positions}),
         "pos": positions, "dataset": sorted({s["dataset"] for s in todo})}, _CALL_COLUMNS + ["contig"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -34,6 +35,21 @@ class Snapshot:
     lake: str
     number: int | None
     versions: dict[str, int]
+
+
+def published_snapshot(lake, as_of: int | None = None) -> tuple[int | None, dict[str, int]]:
+    """(snapshot number, {table: Delta version}) of the lake's published snapshot, or of snapshot
+    `as_of`; read once, so the number and the versions agree."""
+    if not hasattr(lake.catalog, "published"):  # TEMP until the catalog's snapshots land
+        return None, lake.catalog.snapshot()
+    snap = lake.catalog.published(as_of)
+    return snap.number, dict(snap.versions)
+
+
+def lake_uri(lake) -> str:
+    """The lake's root as a URI: what provenance names."""
+    root = str(lake.root)
+    return root if "://" in root else Path(root).resolve().as_uri()
 
 
 class Engine(ABC):

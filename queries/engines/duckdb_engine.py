@@ -23,7 +23,7 @@ from genolake.lake.schemas import ALL_TABLES
 from genolake.lake.store import Lake
 
 from ..sql import check_read_only, lit
-from .base import Engine, TableBinding
+from .base import Engine, Snapshot, TableBinding, lake_uri, published_snapshot
 from .point_reads import PointReader
 
 _PARTITION_TYPES = {"contig": "VARCHAR", "pos_bin": "INTEGER", "sample_id": "VARCHAR", "assembly": "VARCHAR"}
@@ -36,8 +36,10 @@ class DuckDBEngine(Engine):
     dialect = "duckdb"
     capabilities = frozenset({"local_files", "partition_pruning", "row_group_pruning", "arrow"})
 
-    def __init__(self, lake: Lake, *, threads: int | None = None, memory_limit: str | None = None):
+    def __init__(self, lake: Lake, *, as_of: int | None = None, threads: int | None = None,
+                 memory_limit: str | None = None):
         self.lake = lake
+        self._as_of = as_of
         self._lock = threading.Lock()  # one DuckDB connection: serialise calls from threads
         self._threads, self._memory_limit = threads, memory_limit
         self._bind()
@@ -53,7 +55,8 @@ class DuckDBEngine(Engine):
         if self._memory_limit:
             con.execute(f"SET memory_limit = {lit(self._memory_limit)}")
         bindings = {}
-        for name, version in self.lake.catalog.snapshot().items():
+        number, versions = published_snapshot(self.lake, self._as_of)
+        for name, version in versions.items():
             spec = ALL_TABLES.get(name)
             root = self.lake.table_root(name)
             dt = open_table(root, version) if spec else None
@@ -74,7 +77,7 @@ class DuckDBEngine(Engine):
         con.execute(f"SET allowed_directories = [{lit(curated)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        self._con, self._bindings = con, bindings
+        self._con, self._bindings, self._number = con, bindings, number
         self._readers = {name: PointReader(ALL_TABLES[name], b.files, b.partitions) for name, b in bindings.items()}
 
     @staticmethod
@@ -156,11 +159,19 @@ class DuckDBEngine(Engine):
     def bindings(self) -> dict[str, TableBinding]:
         return dict(self._bindings)
 
+    @property
+    def pos_bin_size(self) -> int:
+        return self.lake.config.pos_bin_size
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(lake_uri(self.lake), self._number, {n: b.version for n, b in self._bindings.items()})
+
     def refresh(self) -> None:
         with self._lock:
             self._con.close()
             self._close_readers()
             shutil.rmtree(self._tmp, ignore_errors=True)
+            self._as_of = None  # refresh: the newest published snapshot
             self._bind()
 
     def _close_readers(self) -> None:
