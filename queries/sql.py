@@ -39,7 +39,24 @@ def check_read_only(query: str, dialect: str = SOURCE_DIALECT) -> list[exp.Expre
             kind = type(writes[0] if writes else stmt).__name__.upper()
             raise QueryError(f"refused: {kind} statements are not allowed; the lake is read-only here "
                              "(only SELECT/WITH/DESCRIBE queries)")
+        _check_sources(stmt, dialect)
     return statements
+
+
+def _check_sources(stmt: exp.Expression, dialect: str) -> None:
+    """Only the lake's tables (and the query's own CTEs, range/generate_series) may be read: no
+    table functions that read files (read_csv, glob...), no paths as tables, no other catalogs."""
+    from genolake.lake.schemas import ALL_TABLES
+
+    ctes = {c.alias_or_name for c in stmt.find_all(exp.CTE)}
+    for table in stmt.find_all(exp.Table):
+        if isinstance(table.this, (exp.GenerateSeries, exp.Unnest)):  # range(n): numbers, not files
+            continue
+        plain = isinstance(table.this, exp.Identifier) and not table.args.get("db") and not table.args.get("catalog")
+        if not plain or (table.name not in ALL_TABLES and table.name not in ctes):
+            source = table.this.sql(dialect=dialect) if table.this is not None else table.sql(dialect=dialect)
+            raise QueryError(f"refused: FROM {source[:80]}: only the lake's tables can be read here "
+                             f"({', '.join(ALL_TABLES)})")
 
 
 def lit(value) -> str:
