@@ -208,3 +208,29 @@ def test_spark_ingest_on_the_cluster_gives_the_local_tables(cluster, tmp_path, i
         "no executor of the ingest ran on the cluster's worker"
     assert_same_view(reader_view(genolake.open_lake(root)), reader_view(ingested(vcf, "local", workers=1)))
     assert genolake.open_lake(root).catalog.runs()[0].engine == "spark"
+
+
+def test_query_suite_on_the_cluster(cluster):
+    """The cross-engine suite (tests/test_engines_agree.py), one analysis of each kind, with the spark
+    engine's session on this cluster: a pytest of its own, since this process's one Spark session
+    is local. Its application must have run an executor on the cluster's worker."""
+    def genolake_apps():
+        return {a["id"] for a in (master_json(cluster) or {}).get("completedapps", []) if a["name"] == "genolake"}
+
+    before = genolake_apps()
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "GENOLAKE_TEST_SPARK_MASTER": cluster.master_url, "GENOLAKE_TEST_QUERY_ENGINES": "spark",
+           "GENOLAKE_TEST_ONE_PER_KIND": "1"}
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                           str(tests / "test_engines_agree.py"), "-k", "same_answer"],
+                          capture_output=True, text=True, timeout=JOB_TIMEOUT * 4, env=env, cwd=tests.parent)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in summary and "failed" not in summary and "skipped" not in summary, summary
+    assert int(summary.split(" passed")[0].split()[-1]) >= 7, summary  # one case of each of the 7 kinds
+    new = _poll(lambda: genolake_apps() - before, timeout=20)
+    assert new, "the suite's Spark application is not among the master's completed ones"
+    doc = _poll(lambda: worker_json(cluster.worker_webui_urls[0]), timeout=10) or {}
+    assert [e for e in doc.get("executors", []) + doc.get("finishedexecutors", []) if e["appid"] in new], \
+        "no executor of the suite's application ran on the cluster's worker"
