@@ -137,6 +137,11 @@ def _main_count(rows: dict):
 
 
 def cmd_catalog(args):
+    if args.action == "register":  # genolake/glue_cli.py: the tables into the AWS Glue catalog
+        from genolake.glue_cli import cmd_catalog_register
+
+        cmd_catalog_register(args)
+        return
     lake = genolake.open_lake(args.root)
     cat = lake.catalog
     args.json = args.json or args.format == "json"
@@ -184,6 +189,27 @@ def cmd_catalog(args):
                           "rows": None if _main_count(r.rows) is None else f"{_main_count(r.rows):,}",
                           "warn": len(r.warnings) or None, "file": _short(os.path.basename(r.source_path or ""), 16)}
                          for r in runs], ["run", "kind", "dataset", "status", "started", "rows", "warn", "file"])
+    elif args.action == "history":
+        entries = cat.history(limit=args.limit)
+        if args.json:
+            print(json.dumps([e.__dict__ for e in entries], indent=2))
+        elif not entries:
+            print(f"no published snapshots yet in {lake.root}: ingest a file (or `genolake catalog crawl`) first")
+        else:
+            from genolake.lake.schemas import ALL_TABLES
+
+            order = {name: i for i, name in enumerate(ALL_TABLES)}
+
+            def changed(e) -> str:
+                parts = [f"{t} v{v}" for t, v in sorted(e.changed.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))]
+                return ", ".join(parts + [f"{t} removed" for t in e.removed]) or "-"
+
+            _print_rows([{"snapshot": f"{e.number} *" if e.current else str(e.number),
+                          "published": (e.published_at or "")[:16].replace("T", " "), "run": e.run_id or "-",
+                          "kind": e.kind or ("crawl" if e.run_id is None else "-"), "dataset": e.dataset or "-",
+                          "changed": changed(e)} for e in entries],
+                        ["snapshot", "published", "run", "kind", "dataset", "changed"])
+            print("* the published snapshot queries read; `genolake query ... --as-of N` reads snapshot N")
     elif args.action == "crawl":
         with lake.ingest_lock():  # never publish what an interrupted ingest left half-done
             lake.recover(sweep=True)
@@ -266,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cat = sub.add_parser("catalog", help="tables and ingest runs",
                          description="list: tables; show TABLE: schema, partitions, location, version; runs: ingest "
-                         "runs; crawl: register the tables found on disk; ddl: Athena/Glue CREATE EXTERNAL TABLE "
-                         "statements")
-    cat.add_argument("action", choices=["list", "show", "runs", "crawl", "ddl"])
+                         "runs; history: the published snapshots, newest first (what `query --as-of N` reads); "
+                         "crawl: register the tables found on disk; ddl: Athena/Glue CREATE EXTERNAL TABLE "
+                         "statements; register --target glue: the tables into the AWS Glue catalog")
+    cat.add_argument("action", choices=["list", "show", "runs", "history", "crawl", "ddl", "register"])
     cat.add_argument("table", nargs="?")
     cat.add_argument("--json", action="store_true", help="the same as --format json")
     cat.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or json")
@@ -276,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--database", default="genolake", help="ddl: Athena/Glue database (default genolake)")
     cat.add_argument("--location-prefix", help="ddl: where the curated tables were copied, e.g. s3://bucket/lake/curated;"
                      " each table is PREFIX/<table>/ (default: the local folders as file: URIs)")
+    from genolake.glue_cli import add_register_parser
+
+    add_register_parser(cat)
     cat.set_defaults(func=cmd_catalog)
 
     q = sub.add_parser("quarantine", help="files refused by the scans or QC, with their reasons")

@@ -33,7 +33,10 @@ _QUERY_EPILOG = """cohorts (--cohort): 'super_pop=EAS', 'pop=CHB,JPT', 'sex=fema
 regions (--region): '22:16000000-17000000', 'chr22:16,050,000-16,060,000', '22:16050075', '22'.
 variants: rsIDs (rs671) or CPRA keys contig-pos-ref-alt (22-16050075-A-G).
 output: --format table (aligned, AF to 4 significant digits, first 50 rows unless --limit),
-csv (every row, full precision) or json (an array of objects); nulls are '.', empty and null."""
+csv (every row, full precision) or json ({"provenance": {...}, "rows": [objects]}); nulls are '.', empty
+and null. Table and csv print on stderr which engine, snapshot and table versions answered.
+engines and snapshots: --engine duckdb|spark|athena (default duckdb), --as-of N re-runs at the lake's
+earlier published snapshot N (`genolake catalog history`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,9 +137,11 @@ def render_table(table: pa.Table, *, limit: int | None = TABLE_ROWS, indent: str
     return "\n".join(out)
 
 
-def write_table(table: pa.Table, fmt: str = "table", *, limit: int | None = None, out=None) -> None:
+def write_table(table: pa.Table, fmt: str = "table", *, limit: int | None = None, out=None,
+                provenance: dict | None = None) -> None:
     """Print `table` as `fmt`. `limit`: None = the format's default (table: 50 rows; csv/json: all),
-    0 = every row, N = the first N rows."""
+    0 = every row, N = the first N rows. With `provenance`, json is the document
+    `{"provenance": {...}, "rows": [...]}` instead of the bare array of rows."""
     out = out if out is not None else sys.stdout
     if limit == 0:
         limit = None
@@ -154,10 +159,11 @@ def write_table(table: pa.Table, fmt: str = "table", *, limit: int | None = None
             w.writerow([_csv_cell(v) for v in row])
     elif fmt == "json":
         rows = [{k: _json_value(v) for k, v in r.items()} for r in table.to_pylist()]
-        if not rows:
-            print("[]", file=out)
-        else:
-            print("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]", file=out)
+        body = "[]" if not rows else "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]"
+        if provenance is not None:  # one row per line still: {"provenance": ..., "rows": [\n...\n]}
+            body = '{"provenance": ' + json.dumps(provenance, ensure_ascii=False, sort_keys=True) + ',\n"rows": ' \
+                   + body + "}"
+        print(body, file=out)
     else:
         raise ConfigError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
 
@@ -166,10 +172,84 @@ def write_table(table: pa.Table, fmt: str = "table", *, limit: int | None = None
 # the commands
 
 
+class _EngineNames:
+    """argparse choices for --engine: the query engine registry, read only when a value is checked
+    (importing it at parser build would load sqlglot for `genolake --help`)."""
+
+    def _names(self) -> list[str]:
+        from genolake.queries.engines import ENGINES
+
+        return list(ENGINES)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+
+# Athena engine option -> the attribute argparse stores it in (--aws-region: --region is a genomic region)
+_ATHENA_OPTIONS = {"database": "database", "workgroup": "workgroup", "output_location": "output_location",
+                   "region": "aws_region"}
+
+
+def _engine_options(args) -> dict:
+    """--master for spark, the Athena options for athena; given with another engine, a ConfigError."""
+    name = getattr(args, "engine", None) or "duckdb"
+    options = {}
+    if getattr(args, "master", None) is not None:
+        if name != "spark":
+            raise ConfigError(f"--master is an option of --engine spark, not of --engine {name}")
+        options["master"] = args.master
+    given = {o: attr for o, attr in _ATHENA_OPTIONS.items() if getattr(args, attr, None) is not None}
+    if given and name != "athena":
+        flags = ", ".join("--" + attr.replace("_", "-") for attr in given.values())
+        raise ConfigError(f"{flags}: option{'s' if len(given) > 1 else ''} of --engine athena, not of --engine {name}")
+    options.update({o: getattr(args, attr) for o, attr in given.items()})
+    return options
+
+
 def _engine(args):
     import genolake
 
-    return genolake.connect(args.root)
+    return genolake.connect(args.root, getattr(args, "engine", None) or "duckdb",
+                            as_of=getattr(args, "as_of", None), **_engine_options(args))
+
+
+def _provenance(table: pa.Table, engine=None, query: str | None = None) -> dict | None:
+    """The answer's provenance: its schema metadata (`genolake.provenance`), else the engine's
+    snapshot (for a streamed `sql`, only the tables `query` names)."""
+    raw = (table.schema.metadata or {}).get(b"genolake.provenance")
+    if raw:
+        return json.loads(raw)
+    if engine is None or not hasattr(engine, "snapshot"):
+        return None
+    snap = engine.snapshot()
+    versions = dict(snap.versions)
+    if query is not None:
+        try:
+            from genolake.queries.provenance import tables_in
+
+            read = tables_in(query)
+            versions = {t: v for t, v in versions.items() if t in read}
+        except Exception:  # naming every bound table is still true, only wider
+            pass
+    return {"engine": engine.name, "lake": snap.lake, "snapshot": snap.number, "versions": dict(sorted(versions.items()))}
+
+
+def provenance_line(prov: dict) -> str:
+    """`genolake: duckdb @ snapshot 3 of file:///... (genotypes v2, samples v1, variants v2)`."""
+    number = prov.get("snapshot")
+    at = f"snapshot {number}" if number is not None else "no published snapshot"
+    versions = prov.get("versions") or {}
+    tables = ", ".join(f"{t} v{v}" for t, v in sorted(versions.items())) or "no tables"
+    return f"genolake: {prov.get('engine')} @ {at} of {prov.get('lake')} ({tables})"
 
 
 def _list_arg(values) -> list[str] | None:
@@ -198,11 +278,14 @@ def _by(value: str) -> str:
     return BY_COLUMNS[key]
 
 
-def _emit(args, table: pa.Table) -> None:
+def _emit(args, table: pa.Table, engine=None, *, query: str | None = None, limit="args") -> None:
     warning = (table.schema.metadata or {}).get(b"genolake.warning")
     if warning:
         print(f"genolake: warning: {warning.decode()}", file=sys.stderr)
-    write_table(table, args.format, limit=args.limit)
+    prov = _provenance(table, engine, query)
+    if prov is not None and args.format != "json":  # json carries it in the document
+        print(provenance_line(prov), file=sys.stderr)
+    write_table(table, args.format, limit=args.limit if limit == "args" else limit, provenance=prov)
 
 
 _RSID = re.compile(r"rs[0-9]+")
@@ -245,21 +328,23 @@ def cmd_af(args):
     note = (table.schema.metadata or {}).get(b"genolake.unknown_note")
     if note:  # the found ones are the answer; the unknown ones are named once, apart from it
         print(f"genolake: warning: {note.decode()}", file=sys.stderr)
-    _emit(args, table)
+    _emit(args, table, engine)
 
 
 def cmd_carriers(args):
     from genolake.queries.analyses.calls import carriers
 
     _check_variant(args.variant)
-    _emit(args, carriers(_engine(args), args.variant, cohort=_cohort(args), dataset=args.dataset,
-                         include_missing=args.include_missing))
+    engine = _engine(args)
+    _emit(args, carriers(engine, args.variant, cohort=_cohort(args), dataset=args.dataset,
+                         include_missing=args.include_missing), engine)
 
 
 def cmd_sample(args):
     from genolake.queries.analyses.calls import sample_variants
 
-    _emit(args, sample_variants(_engine(args), args.sample_id, region=args.region, dataset=args.dataset))
+    engine = _engine(args)
+    _emit(args, sample_variants(engine, args.sample_id, region=args.region, dataset=args.dataset), engine)
 
 
 def cmd_annotate(args):
@@ -267,8 +352,9 @@ def cmd_annotate(args):
 
     if not args.gene and not args.region and not args.genes:
         raise ConfigError("`query annotate` needs --gene GENE, --region REGION or --genes FILE (every gene in it)")
-    _emit(args, annotate(_engine(args), region=args.region, gene=args.gene, dataset=args.dataset,
-                         assembly=args.assembly, genes_file=args.genes))
+    engine = _engine(args)
+    _emit(args, annotate(engine, region=args.region, gene=args.gene, dataset=args.dataset,
+                         assembly=args.assembly, genes_file=args.genes), engine)
 
 
 def cmd_drug_response(args):
@@ -276,12 +362,13 @@ def cmd_drug_response(args):
 
     if args.top is not None and args.top <= 0:
         raise ConfigError(f"--top {args.top}: give a positive number of rows")
-    table = drug_response_report(_engine(args), cohort=_cohort(args), dataset=args.dataset,
+    engine = _engine(args)
+    table = drug_response_report(engine, cohort=_cohort(args), dataset=args.dataset,
                                  assembly=args.assembly, top=args.top)
     ranked = (table.schema.metadata or {}).get(b"genolake.ranked_by")
     if ranked and args.format == "table":  # csv/json stay plain data; the API has it in the metadata
         print(f"ranked by: {ranked.decode()}")
-    _emit(args, table)
+    _emit(args, table, engine)
 
 
 def cmd_sql(args):
@@ -290,11 +377,15 @@ def cmd_sql(args):
 
     check_read_only(args.query)  # refuse a write before the lake is even opened
     limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else None)
+    engine = _engine(args)
     if limit == 0:
-        _emit(args, run_sql(_engine(args), args.query))
+        _emit(args, run_sql(engine, args.query), engine, query=args.query)
         return
     # stream: read the first `limit` rows (and one more) from the engine, never the whole result
-    table, more = _engine(args).sql_head(args.query, limit)
+    table, more = engine.sql_head(args.query, limit)
+    prov = _provenance(table, engine, args.query)
+    if prov is not None and args.format != "json":
+        print(provenance_line(prov), file=sys.stderr)
     if args.format == "table":
         text = render_table(table, limit=None)
         if more:
@@ -302,7 +393,7 @@ def cmd_sql(args):
             text = head + f"\n(the first {table.num_rows:,} rows shown; the query has more: {_MORE})"
         print(text)
     else:
-        write_table(table, args.format, limit=0)
+        write_table(table, args.format, limit=0, provenance=prov)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +414,22 @@ def _output_options(p) -> None:
     p.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
     p.add_argument("--limit", type=_nonneg_int, default=None,
                    help="at most N rows (0: all); default 50 for table, all for csv/json")
+    _engine_options_args(p)
+
+
+def _engine_options_args(p) -> None:
+    g = p.add_argument_group("engine and snapshot")
+    g.add_argument("--engine", choices=_EngineNames(), default="duckdb", metavar="NAME",
+                   help="query engine: duckdb (default, embedded), spark (Spark SQL, the spark extra) or athena")
+    g.add_argument("--master", metavar="URL", help="with --engine spark: local[*] (default) or spark://HOST:PORT")
+    g.add_argument("--as-of", dest="as_of", type=_nonneg_int, metavar="N",
+                   help="answer at the lake's published snapshot N (`genolake catalog history`; default: the newest)")
+    g.add_argument("--database", help="with --engine athena: the Glue database")
+    g.add_argument("--workgroup", help="with --engine athena: the Athena workgroup")
+    g.add_argument("--output-location", dest="output_location", metavar="S3_URI",
+                   help="with --engine athena: where Athena writes query results (s3://...)")
+    # --region is the genomic region of af/sample/annotate: the AWS one is --aws-region
+    g.add_argument("--aws-region", dest="aws_region", metavar="REGION", help="with --engine athena: the AWS region")
 
 
 def _dataset_option(p) -> None:

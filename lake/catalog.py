@@ -4,6 +4,10 @@ It is the local analogue of the Glue Data Catalog, kept in SQLite beside the zon
 recorded here are the lake's published snapshot: an ingest writes them in one transaction after
 all of its Delta commits, so a reader that binds tables at these versions never sees half an
 ingest, even one killed between two table commits.
+
+Every publish that changes that map appends a numbered snapshot (1, 2, 3, ...) holding the full
+{table: version} map, so an analysis can be re-run at an earlier published snapshot (`as_of=`,
+`genolake catalog history`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_checksum ON runs (kind, dataset, sha256, status);
 """
+
+# the published snapshots, numbered 1, 2, 3...: the full {table: version} map after each publish that
+# changed it (created on first use as well: older catalogs lack it)
+_SNAPSHOTS = ("CREATE TABLE IF NOT EXISTS snapshots (number INTEGER PRIMARY KEY, published_at TEXT NOT NULL,"
+              " run_id TEXT, versions_json TEXT NOT NULL)")
 
 
 def _now() -> str:
@@ -81,6 +90,35 @@ class RunEntry:
     engine: str | None
 
 
+@dataclass(frozen=True)
+class PublishedSnapshot:
+    """A published snapshot: its number (None only for a lake with no published tables), the Delta
+    version of every table in it, when it was published and by which run (None: a crawl, or the
+    state an older catalog had when snapshots were first recorded)."""
+
+    number: int | None
+    versions: dict[str, int]
+    published_at: str | None
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    """One row of `Catalog.history()`: a snapshot, the run that published it, and what it changed."""
+
+    number: int
+    published_at: str
+    run_id: str | None
+    kind: str | None
+    dataset: str | None
+    source_path: str | None
+    engine: str | None
+    versions: dict[str, int]
+    changed: dict[str, int]  # table -> its new version, vs the previous snapshot (all tables for 1)
+    removed: list[str]  # tables in the previous snapshot but not in this one
+    current: bool  # the lake's published snapshot (the newest)
+
+
 def schema_to_json(schema: pa.Schema) -> list[dict]:
     return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
 
@@ -95,7 +133,7 @@ class Catalog:
         try:
             conn = sqlite3.connect(path, timeout=60)
             try:
-                conn.executescript(_SCHEMA)  # commits on its own; idempotent (IF NOT EXISTS)
+                conn.executescript(_SCHEMA + _SNAPSHOTS + ";\n")  # commits on its own; idempotent (IF NOT EXISTS)
             finally:
                 conn.close()
         except sqlite3.Error as err:
@@ -254,6 +292,7 @@ class Catalog:
             spec = ALL_TABLES[name]
             entries.append(describe_table(root / CURATED / name, spec, (versions or {}).get(name)))
         with self._conn() as c:
+            self._sync_snapshots(c, None)  # an older catalog: its state before this publish is snapshot 1
             for e in entries:
                 if e is None:
                     continue
@@ -279,6 +318,7 @@ class Catalog:
                     f["finished_at"] = _now()
                     sets = ", ".join(f"{k} = ?" for k in f)
                     c.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*f.values(), run_id))
+            self._sync_snapshots(c, run_id)  # the full map after this publish, if it changed
         return {e.name: e.delta_version for e in entries if e}
 
     def tables(self) -> list[TableEntry]:
@@ -295,7 +335,64 @@ class Catalog:
 
     def snapshot(self) -> dict[str, int]:
         """Published Delta version of every table: what readers bind to."""
-        return {t.name: t.delta_version for t in self.tables() if t.delta_version is not None}
+        return self.published().versions
+
+    # ------------------------------------------------------------ snapshots
+    @staticmethod
+    def _sync_snapshots(c, run_id: str | None) -> None:
+        """Inside a transaction: append a snapshot when the tables' published versions differ from
+        the latest one (an older catalog with tables but no snapshots gets snapshot 1 this way)."""
+        c.execute(_SNAPSHOTS)
+        current = {r["name"]: r["delta_version"] for r in
+                   c.execute("SELECT name, delta_version FROM tables WHERE delta_version IS NOT NULL ORDER BY name")}
+        last = c.execute("SELECT versions_json FROM snapshots ORDER BY number DESC LIMIT 1").fetchone()
+        if last is None and not current:
+            return  # an empty lake has no snapshot
+        if last is not None and json.loads(last["versions_json"]) == current:
+            return  # nothing changed: a no-op re-ingest or a crawl that found nothing new
+        c.execute("INSERT INTO snapshots (published_at, run_id, versions_json) VALUES (?, ?, ?)",
+                  (_now(), run_id, json.dumps(current, sort_keys=True)))
+
+    def published(self, as_of: int | None = None) -> PublishedSnapshot:
+        """The lake's published snapshot (the newest), or snapshot `as_of`; read in one transaction
+        so the number and the versions agree. An unknown `as_of` is a NotFoundError naming the range."""
+        with self._conn() as c:
+            self._sync_snapshots(c, None)
+            if as_of is None:
+                row = c.execute("SELECT * FROM snapshots ORDER BY number DESC LIMIT 1").fetchone()
+                if row is None:
+                    return PublishedSnapshot(None, {}, None, None)
+            else:
+                row = c.execute("SELECT * FROM snapshots WHERE number = ?", (int(as_of),)).fetchone()
+                if row is None:
+                    lo, hi = c.execute("SELECT min(number), max(number) FROM snapshots").fetchone()
+                    have = (f"snapshots are {lo}..{hi}" if lo is not None and lo != hi else
+                            f"the only snapshot is {lo}" if lo is not None else
+                            "it has no published snapshots yet (ingest a file first)")
+                    raise NotFoundError(f"no snapshot {as_of} in the catalog: {have} (`genolake catalog history`)")
+        return PublishedSnapshot(row["number"], {k: int(v) for k, v in json.loads(row["versions_json"]).items()},
+                                 row["published_at"], row["run_id"])
+
+    def history(self, limit: int | None = None) -> list[SnapshotEntry]:
+        """The published snapshots, newest first, each with its run (kind, dataset, file, engine)
+        and the tables it changed vs the previous snapshot."""
+        with self._conn() as c:
+            self._sync_snapshots(c, None)
+            rows = c.execute(
+                "SELECT s.number, s.published_at, s.run_id, s.versions_json, r.kind, r.dataset, r.source_path,"
+                " r.engine FROM snapshots s LEFT JOIN runs r ON r.run_id = s.run_id ORDER BY s.number").fetchall()
+        out, prev = [], {}
+        newest = rows[-1]["number"] if rows else None
+        for r in rows:
+            versions = {k: int(v) for k, v in json.loads(r["versions_json"]).items()}
+            out.append(SnapshotEntry(
+                number=r["number"], published_at=r["published_at"], run_id=r["run_id"], kind=r["kind"],
+                dataset=r["dataset"], source_path=r["source_path"], engine=r["engine"], versions=versions,
+                changed={t: v for t, v in versions.items() if prev.get(t) != v},
+                removed=sorted(set(prev) - set(versions)), current=r["number"] == newest))
+            prev = versions
+        out.reverse()
+        return out[: int(limit)] if limit else out
 
     def crawl(self, root: Path) -> list[str]:
         """Register or update every curated table found on disk, at its newest version that holds

@@ -147,3 +147,21 @@ def test_catalog_ddl_parses_as_athena(full_lake, capsys):
         capsys.readouterr()
         assert cli.main(["--root", str(full_lake), "catalog", "ddl", *bad]) == 2
         assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_catalog_history(full_lake, capsys):
+    """Two publishing runs (the VCF, ClinVar) are two snapshots; the unchanged re-ingest and the
+    quarantined file publish nothing and add none."""
+    runs = {r.kind: r for r in genolake.open_lake(full_lake).catalog.runs() if r.status == "succeeded"}
+    out = _cli(capsys, "--root", str(full_lake), "catalog", "history")
+    lines = out.splitlines()
+    assert lines[0].split() == ["snapshot", "published", "run", "kind", "dataset", "changed"]
+    assert lines[1].split()[:2] == ["2", "*"] and runs["clinvar"].run_id in lines[1] and lines[1].endswith("clinvar v0")
+    assert lines[2].split()[0] == "1" and runs["vcf"].run_id in lines[2] and " p1 " in lines[2]
+    assert lines[2].endswith("samples v0, variants v0, genotypes v0, cpra_index v0, rsid_index v0")
+    assert len(lines) == 4 and lines[3].startswith("* ")
+    as_json = json.loads(_cli(capsys, "--root", str(full_lake), "catalog", "history", "--format", "json"))
+    assert [h["number"] for h in as_json] == [2, 1] and as_json[0]["current"] and not as_json[1]["current"]
+    assert as_json[0]["versions"] == genolake.open_lake(full_lake).catalog.snapshot()
+    assert as_json[0]["changed"] == {"clinvar": 0} and as_json[1]["kind"] == "vcf"
+    assert as_json[1]["source_path"] == str(VCF) and as_json[1]["engine"] == "local"

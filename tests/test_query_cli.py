@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,10 +58,25 @@ def run(capsys, root, *args):
     return rc, out, err
 
 
+_PROVENANCE_LINE = re.compile(r"genolake: duckdb @ snapshot \d+ of file:///\S+ \((\w+ v\d+(, \w+ v\d+)*|no tables)\)\n")
+
+
+def warnings_of(err: str) -> str:
+    """stderr without its one provenance line (which must be the last line)."""
+    head, _, last = err[:-1].rpartition("\n") if err.endswith("\n") else ("", "", err)
+    assert _PROVENANCE_LINE.fullmatch(last + "\n"), err
+    return head + "\n" if head else ""
+
+
 def ok(capsys, root, *args) -> str:
+    """stdout of a command that must succeed; stderr is only the provenance line (table, csv) or
+    nothing (json: the provenance is in the document)."""
     rc, out, err = run(capsys, root, *args)
     assert rc == 0, err
-    assert err == ""
+    if "json" in args:
+        assert err == ""
+    else:
+        assert _PROVENANCE_LINE.fullmatch(err), err
     return out
 
 
@@ -101,9 +117,12 @@ def assert_csv_equals(text: str, table: pa.Table) -> None:
 
 
 def assert_json_equals(text: str, table: pa.Table) -> None:
+    """The JSON document is {"provenance": the API table's provenance, "rows": its rows}."""
     assert table.num_rows > 0, "a comparison over no rows proves nothing"
     got = json.loads(text)
-    assert isinstance(got, list) and got == table.to_pylist()
+    assert isinstance(got, dict) and set(got) == {"provenance", "rows"}
+    assert got["rows"] == table.to_pylist()
+    assert got["provenance"] == json.loads(table.schema.metadata[b"genolake.provenance"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +173,7 @@ def test_af_cpra_gene_and_region(capsys, qlake, engine, picks):
     full = ok(capsys, qlake.root, "query", "af", "--region", "22:1-60000", "--cohort", "super_pop=AFR", "--limit", "0")
     assert len(full.rstrip("\n").split("\n")) == 2 + api.num_rows + 1
     three = ok(capsys, qlake.root, "query", "af", "--region", "22:1-60000", "--format", "json", "--limit", "3")
-    assert len(json.loads(three)) == 3
+    assert len(json.loads(three)["rows"]) == 3
 
 
 @pytest.mark.parametrize("by,column", [("super_pop", "super_population"), ("pop", "population"), ("sex", "sex")])
@@ -163,7 +182,7 @@ def test_af_by_group_equals_population_frequencies(capsys, qlake, engine, picks,
     out = ok(capsys, qlake.root, "query", "af", "--rsid", ",".join(picks["rsids"]), "--by", by, "--cohort",
              "sex=female", "--format", "json")
     assert_json_equals(out, api)
-    assert any(c.endswith("_af") for c in json.loads(out)[0])
+    assert any(c.endswith("_af") for c in json.loads(out)["rows"][0])
 
 
 def test_carriers(capsys, qlake, engine, picks):
@@ -189,6 +208,7 @@ def test_annotate(capsys, qlake, engine, picks):
     api = genolake.annotate(engine, region="22:1-80000", assembly="GRCh38")
     rc, out, err = run(capsys, qlake.root, "query", "annotate", "--region", "22:1-80000", "--assembly", "GRCh38",
                        "--format", "csv")
+    err = warnings_of(err)
     assert rc == 0 and err.count("\n") == 1 and "sim is GRCh37" in err  # the simulated callset is GRCh37
     assert_csv_equals(out, api)
 
@@ -207,14 +227,14 @@ def test_drug_response(capsys, qlake, engine):
 
 def test_sql_formats(capsys, qlake, engine):
     q = "SELECT cpra, rsid, ac, an, af FROM variants WHERE pos < 20000 ORDER BY pos"
-    api = engine.sql(q)
+    api = genolake.sql(engine, q)  # run_sql: engine.sql's rows, with their provenance (variants)
     assert any(r is None for r in api["rsid"].to_pylist()), "the test wants a null to show"
     assert_csv_equals(ok(capsys, qlake.root, "sql", q, "--format", "csv"), api)
     assert_json_equals(ok(capsys, qlake.root, "sql", q, "--format", "json"), api)
     text = ok(capsys, qlake.root, "sql", q, "--limit", "0")
     rows = text.rstrip("\n").split("\n")[2:-1]
     assert [r.split()[1] == "." for r in rows] == [v is None for v in api["rsid"].to_pylist()]
-    assert ok(capsys, qlake.root, "sql", "SELECT 1 AS x WHERE FALSE", "--format", "json").strip() == "[]"
+    assert json.loads(ok(capsys, qlake.root, "sql", "SELECT 1 AS x WHERE FALSE", "--format", "json"))["rows"] == []
     empty = ok(capsys, qlake.root, "sql", "SELECT 1 AS x WHERE FALSE")
     assert empty.rstrip().endswith("(0 rows)")
     with_cte = ok(capsys, qlake.root, "sql", "WITH s AS (SELECT * FROM samples) SELECT count(*) AS n FROM s",
@@ -388,10 +408,11 @@ def test_af_with_an_unknown_rsid_answers_the_found_ones(capsys, qlake, engine, p
     ids = ",".join(picks["rsids"][:2] + ["rs999999999"])
     rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", ids, "--format", "csv")
     assert rc == 0
+    err = warnings_of(err)
     assert err.count("\n") == 1 and "rs999999999" in err and "not found" in err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert sorted({r["rsid"] for r in rows}) == sorted(picks["rsids"][:2])
     rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", ids, "--strict")
     assert rc == 4 and out == "" and "rs999999999" in err and err.count("\n") == 1
     rc, out, err = run(capsys, qlake.root, "query", "af", "--rsid", picks["rsids"][0], "--by", "super_pop")
-    assert rc == 0 and err == ""
+    assert rc == 0 and warnings_of(err) == ""

@@ -40,8 +40,6 @@ class Snapshot:
 def published_snapshot(lake, as_of: int | None = None) -> tuple[int | None, dict[str, int]]:
     """(snapshot number, {table: Delta version}) of the lake's published snapshot, or of snapshot
     `as_of`; read once, so the number and the versions agree."""
-    if not hasattr(lake.catalog, "published"):  # TEMP until the catalog's snapshots land
-        return None, lake.catalog.snapshot()
     snap = lake.catalog.published(as_of)
     return snap.number, dict(snap.versions)
 
