@@ -38,6 +38,11 @@ EXCLUDED = {
     "genolake cluster": "tests/test_cluster.py starts, inspects and stops a real cluster",
     "genolake --root ./lake ingest vcf ALL.chr22.vcf.gz --dataset 1kg --engine spark":
         "tests/test_spark_engine.py (local[*]) and tests/test_cluster.py (--master spark://) run it",
+    "genolake --root ./lake query af --rsid rs671 --engine":
+        "tests/test_engines_agree.py runs every analysis on spark (local[*] and the cluster) and athena's SQL",
+    "aws s3 sync": "needs AWS; tests/test_athena.py registers and queries against moto",
+    "genolake --root ./lake catalog register --target glue": "needs AWS; tests/test_athena.py runs it against moto",
+    "--workgroup primary": "the continuation of the athena query line above",
 }
 
 def blocks() -> list[tuple[int, str, str]]:
