@@ -253,3 +253,29 @@ def test_hail_peer_equals_the_lake(tiny):
     assert rec["answer"] is not None, rec["note"]
     assert rec["answer"].equals(expected("af_region", params, engine))
     assert rec["startup_s"] > 0 and rec["median_s"] > 0
+
+
+# ---------------------------------------------------------------- the query engine axis
+
+def _engine_cell(engine, workload, median, valid=True, connect=0.05):
+    return {"engine": engine, "workload": workload, "valid": valid, "mismatch": None if valid else "3 rows vs 4",
+            "times_s": [median] * 3, "median_s": median, "p25_s": median, "p75_s": median, "min_s": median,
+            "max_s": median, "bytes_read": None, "peak_rss_bytes": None, "connect_s": connect}
+
+
+def test_render_by_query_engine(tmp_path):
+    doc = synthetic_result()
+    doc["settings"]["engines"] = ["duckdb", "spark"]
+    doc["engine_results"] = [_engine_cell("duckdb", "af_rsids", 0.01), _engine_cell("spark", "af_rsids", 0.5, connect=20.0),
+                             _engine_cell("duckdb", "af_region", 0.02),
+                             _engine_cell("spark", "af_region", 0.4, valid=False, connect=20.0)]
+    assert report.engine_ratio(doc, "spark", "af_rsids") == pytest.approx(50.0)
+    assert report.engine_ratio(doc, "spark", "af_region") is None  # an invalid answer has no ratio
+    paths = report.render(doc, tmp_path)
+    assert [p.name for p in paths["png"]][-1] == "layouts-synthetic-engines.png"
+    md = paths["md"].read_text()
+    section = md.split("## By query engine", 1)[1].split("## Recommendations", 1)[0]
+    assert "| workload | duckdb | spark | spark / duckdb | answers |" in section
+    assert "| af_rsids | 10.0 ms | 500.0 ms | 50× | all valid |" in section
+    assert "INVALID" in section and "| connect (once per engine) | 50.0 ms | 20.00 s | 400× |" in section
+    assert paths["html"].read_text().count("data:image/png;base64,") == 4

@@ -52,3 +52,53 @@ def test_unknown_layout_is_one_line_error(tmp_path):
     assert proc.returncode == 2
     assert "nope" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _have_spark() -> bool:
+    import importlib.util
+    import shutil
+
+    return importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
+
+
+@pytest.fixture(scope="module")
+def engines_run(tmp_path_factory):
+    """The query engine axis at the smallest scale: one layout, no peers, one timed call per cell;
+    in a subprocess, so its JVM is not this process's Spark session."""
+    work = tmp_path_factory.mktemp("bench-engines")
+    cmd = [sys.executable, "-m", "genolake", "bench", "--scale", "tiny", "--layouts", "curated", "--no-peers",
+           "--engines", "duckdb,spark", "--repeat", "1", "--warmup", "1", "--scan-repeat", "1", "--wait-idle", "0",
+           "--cohort-size", "12", "--out", str(work / "out"), "--work-dir", str(work / "work"),
+           "--data-dir", str(work / "data"), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return proc, work
+
+
+@pytest.mark.skipif(not _have_spark(), reason="pyspark or java not available")
+def test_engines_axis_duckdb_and_spark(engines_run):
+    proc, work = engines_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((work / "out" / "layouts-tiny.json").read_text())
+    from genolake.benchmarks.suite.contract import WORKLOADS
+
+    cells = {(c["engine"], c["workload"]): c for c in result["engine_results"]}
+    query_workloads = set(WORKLOADS) - {"ingest"}
+    for engine in ("duckdb", "spark"):
+        assert {w for e, w in cells if e == engine} == query_workloads
+        for w in query_workloads:
+            cell = cells[(engine, w)]
+            assert cell["valid"], (engine, w, cell["mismatch"])
+            assert cell["median_s"] >= 0 and cell["connect_s"] > 0
+    assert {r["engine"] for r in result["results"]} == {"duckdb"}  # the layouts are measured with DuckDB
+    md = (work / "out" / "layouts-tiny.md").read_text()
+    assert "## By query engine" in md and "spark / duckdb" in md
+    assert (work / "out" / "layouts-tiny-engines.png").is_file()
+
+
+@pytest.mark.parametrize("engines, words", [("athena", ("athena", "AWS")), ("duckdb,nope", ("nope",))])
+def test_engine_refusals_are_one_line_errors(engines, words):
+    proc = subprocess.run([sys.executable, "-m", "genolake", "bench", "--engines", engines],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert all(w in proc.stderr for w in words) and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

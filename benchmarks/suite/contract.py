@@ -85,6 +85,9 @@ class BenchParams:
 #   "peers": [{"peer": "bcftools-vcf" | "bcftools-bcf" | "hail", "workload": str,
 #              "valid": bool | None, "mismatch": str | None, "cmd": str, "times_s": [float],
 #              "median_s": float, "peak_rss_bytes": int | None, "note": str | None}],
+#   "engine_results": [{"engine": "duckdb" | "spark", "workload": str, "valid": bool, "mismatch": str | None,
+#                       "times_s": [float], "median_s": float, "p25_s", "p75_s", "min_s", "max_s": float,
+#                       "connect_s": float}],  (only with --engines: the analyses on each query engine)
 #   "recommendations": {workload: {"layout": str, "reason": str}},
 # }
 # A result with valid = false has its timing kept but is never recommended nor called fast.

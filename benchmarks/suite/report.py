@@ -10,7 +10,10 @@ rendered as JSON, Markdown and a self-contained HTML page with plots.
   base64 data URIs, so the page is one file) and the PNGs beside them:
   (1) latency per layout and workload as a ratio to bcftools-vcf (log-scale heatmap; invalid cells
       hatched; cells without a peer show the absolute median), (2) storage bytes per layout with the
-      VCF.gz and BCF sizes as reference lines, (3) the recommendations with their reasons.
+      VCF.gz and BCF sizes as reference lines, (3) the recommendations with their reasons, and, when
+  the run measured query engines (`--engines duckdb,spark`), (4) per-workload medians by engine
+  (grouped bars, log scale). The "By query engine" table gives workload x engine medians, each
+  engine's ratio to duckdb and its connect time.
 
 Figures are ratios to bcftools on the same data in the same run (DESIGN.md); missing pieces (no peers,
 a workload without a bcftools peer, Hail absent) show as "—" or as the peer's note, never as an error.
@@ -29,6 +32,7 @@ from pathlib import Path
 from .contract import WORKLOADS
 
 BASE_PEER = "bcftools-vcf"
+BASE_ENGINE = "duckdb"
 DASH = "—"
 
 
@@ -360,6 +364,48 @@ def plot_storage(result: dict, path: Path) -> Path:
     return path
 
 
+def plot_engines(result: dict, path: Path) -> Path:
+    """Grouped bars: per workload, each engine's median (log scale); invalid answers hatched."""
+    import numpy as np
+
+    engines = engine_names(result)
+    cells = engine_cells(result)
+    workloads = [w for w in workload_names(result) if any((e, w) in cells for e in engines)]
+    fig = _figure(max(6.0, 1.1 * len(workloads) + 2.5), 4.2)
+    ax = fig.add_subplot()
+    if not engines or not workloads:
+        ax.text(0.5, 0.5, "no engine results", ha="center", va="center")
+        ax.set_axis_off()
+        fig.savefig(path)
+        return path
+    width = 0.8 / len(engines)
+    x = np.arange(len(workloads))
+    palette = ["#2f6db5", "#e07b39", "#5fa55a", "#8c5fa5", "#9a9a9a"]
+    for k, e in enumerate(engines):
+        medians = [(cells.get((e, w)) or {}).get("median_s") for w in workloads]
+        heights = [m if m else np.nan for m in medians]
+        bars = ax.bar(x + (k - (len(engines) - 1) / 2) * width, heights, width, label=e,
+                      color=palette[k % len(palette)])
+        for bar, w, m in zip(bars, workloads, medians):
+            if m is None:
+                continue
+            if (cells.get((e, w)) or {}).get("valid") is False:
+                bar.set_hatch("xx")
+                bar.set_edgecolor("#b00000")
+            ax.text(bar.get_x() + bar.get_width() / 2, m, fmt_s(m), ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.set_yscale("log")
+    ax.set_ylim(top=ax.get_ylim()[1] * 4)  # room for the labels
+    ax.yaxis.set_major_formatter(lambda v, _: fmt_s(v))
+    ax.set_xticks(x, workloads, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("median latency (log scale)", fontsize=8)
+    connect = ", ".join(f"{e} {fmt_s(engine_connect_s(result, e))}" for e in engines)
+    ax.legend(fontsize=8, loc="upper left", title=f"connect: {connect}", title_fontsize=7)
+    ax.set_title(f"Median latency by query engine and workload ({result.get('name', '')})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
 def plot_recommendations(recs: dict, path: Path, width_chars: int = 120) -> Path:
     rows = [(w, layout, textwrap.wrap(reason, width_chars) or [""]) for w, layout, reason in recommendation_rows(recs)]
     n_lines = sum(len(r[2]) for r in rows) + 2
@@ -424,6 +470,67 @@ def ingest_engines_table(result: dict) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def engine_names(result: dict) -> list[str]:
+    """The engines of `engine_results`, in the run's order (settings.engines first)."""
+    cells = result.get("engine_results") or []
+    order = list((result.get("settings") or {}).get("engines") or []) + [c.get("engine") for c in cells]
+    present = {c.get("engine") for c in cells}
+    return [e for e in dict.fromkeys(order) if e in present]
+
+
+def engine_cells(result: dict) -> dict[tuple[str, str], dict]:
+    return {(c.get("engine"), c.get("workload")): c for c in result.get("engine_results") or []}
+
+
+def engine_ratio(result: dict, engine: str, workload: str) -> float | None:
+    """The engine's median / duckdb's on the workload (None without both, or when either is invalid)."""
+    cells = engine_cells(result)
+    mine, base = cells.get((engine, workload)), cells.get((BASE_ENGINE, workload))
+    if not mine or not base or mine.get("valid") is False or base.get("valid") is False:
+        return None
+    if mine.get("median_s") is None or not base.get("median_s"):
+        return None
+    return mine["median_s"] / base["median_s"]
+
+
+def engine_connect_s(result: dict, engine: str) -> float | None:
+    return next((c.get("connect_s") for c in result.get("engine_results") or [] if c.get("engine") == engine), None)
+
+
+def engines_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Workload x engine: median (p25–p75), the ratio of each other engine to duckdb, and a last
+    row with each engine's connect time."""
+    engines = engine_names(result)
+    others = [e for e in engines if e != BASE_ENGINE] if BASE_ENGINE in engines else []
+    head = ["workload", *engines, *(f"{e} / {BASE_ENGINE}" for e in others), "answers"]
+    cells = engine_cells(result)
+    rows = []
+    workloads = [w for w in workload_names(result) if any((e, w) in cells for e in engines)]
+    workloads += [w for w in dict.fromkeys(c.get("workload") for c in result.get("engine_results") or [])
+                  if w not in workloads]
+    for w in workloads:
+        row = [w]
+        for e in engines:
+            c = cells.get((e, w))
+            if not c or c.get("median_s") is None:
+                row.append(DASH)
+                continue
+            text = fmt_s(c["median_s"])
+            if c.get("p25_s") is not None and c.get("p75_s") is not None and c["p25_s"] != c["p75_s"]:
+                text += f" ({fmt_s(c['p25_s'])}–{fmt_s(c['p75_s'])})"
+            row.append(("INVALID " if c.get("valid") is False else "") + text)
+        row += [fmt_ratio(engine_ratio(result, e, w)) for e in others]
+        bad = [f"{e}: {answer_text(cells[(e, w)])}" for e in engines if (e, w) in cells and cells[(e, w)].get("valid") is not True]
+        row.append("; ".join(bad) if bad else "all valid")
+        rows.append(row)
+    if rows:
+        rows.append(["connect (once per engine)", *(fmt_s(engine_connect_s(result, e)) for e in engines),
+                     *(fmt_ratio(engine_connect_s(result, e) / engine_connect_s(result, BASE_ENGINE))
+                       if engine_connect_s(result, e) is not None and engine_connect_s(result, BASE_ENGINE) else DASH
+                       for e in others), ""])
+    return head, rows
+
+
 def sections(result: dict, recs: dict) -> list[tuple[str, str, tuple]]:
     """(title, intro, (head, rows)) for each table of the report."""
     peers_intro = ("Peers on the same data in the same run; their answers are checked like the layouts'."
@@ -438,6 +545,12 @@ def sections(result: dict, recs: dict) -> list[tuple[str, str, tuple]]:
             "whole process (start-up included, and apart), peak RSS summed over the process tree (python, JVM, "
             "workers); checked = AC/AN equal bcftools (local, spark) or entries = records x samples (hail).",
             ingest_engines_table(result))] if result.get("ingest_engines") else []),
+        *([("By query engine", "Each workload through the project's analyses (genolake.allele_frequency, "
+            "annotate, sample_variants, ...) on each query engine over the curated lake, in the same process: "
+            "median of the timed repeats after the warm-up (p25–p75 in brackets), and the ratio of each engine's "
+            f"median to {BASE_ENGINE}'s. Every answer is checked against the truth like the layouts'. The "
+            "connect (Spark: the JVM start and the views over the snapshot) is timed once per engine, apart "
+            "from the queries.", engines_table(result))] if result.get("engine_results") else []),
         ("Recommendations", "The fastest layout with a valid answer, per workload.",
          (["workload", "layout", "why"], recommendation_rows(recs))),
     ]
@@ -446,12 +559,14 @@ def sections(result: dict, recs: dict) -> list[tuple[str, str, tuple]]:
 def markdown(result: dict, recs: dict, pngs: list[Path]) -> str:
     lines = [f"# Layout benchmark: {result.get('name', DASH)}", ""]
     lines += [f"- {line}" for line in environment_lines(result)] + [""]
-    for png, title in zip(pngs, ("Latency as a ratio to bcftools", "Storage by layout", "Recommendations")):
+    for png, title in zip(pngs, PNG_TITLES):
         lines += [f"![{title}]({png.name})", ""]
     for title, intro, (head, rows) in sections(result, recs):
         lines += [f"## {title}", "", intro, ""] + md_table(head, rows)
     return "\n".join(lines) + "\n"
 
+
+PNG_TITLES = ("Latency as a ratio to bcftools", "Storage by layout", "Recommendations", "Latency by query engine")
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}
@@ -470,7 +585,7 @@ def html_page(result: dict, recs: dict, pngs: list[Path]) -> str:
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>"]
     parts += [f"<li>{html.escape(line)}</li>" for line in environment_lines(result)]
     parts.append("</ul>")
-    for png, alt in zip(pngs, ("Latency as a ratio to bcftools", "Storage by layout", "Recommendations")):
+    for png, alt in zip(pngs, PNG_TITLES):
         parts.append(f"<h2>{html.escape(alt)}</h2><img alt='{html.escape(alt)}' src='{data_uri(png)}'>")
     for name, intro, (head, rows) in sections(result, recs):
         parts.append(f"<h2>{html.escape(name)}</h2><p>{html.escape(intro)}</p>{html_table(head, rows)}")
@@ -480,7 +595,7 @@ def html_page(result: dict, recs: dict, pngs: list[Path]) -> str:
 
 def render(result: dict, out_dir: Path) -> dict:
     """Write layouts-<name>.json/.md/.html and the PNGs into `out_dir`; returns their paths
-    (json=, md=, html=, png=[latency, storage, recommendations])."""
+    (json=, md=, html=, png=[latency, storage, recommendations(, engines when the run has engine_results)])."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = without_answers(result)
@@ -489,6 +604,8 @@ def render(result: dict, out_dir: Path) -> dict:
     stem = f"layouts-{doc.get('name') or 'run'}"
     pngs = [plot_latency(doc, out_dir / f"{stem}-latency.png"), plot_storage(doc, out_dir / f"{stem}-storage.png"),
             plot_recommendations(recs, out_dir / f"{stem}-recommendations.png")]
+    if doc.get("engine_results"):
+        pngs.append(plot_engines(doc, out_dir / f"{stem}-engines.png"))
     paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md", "html": out_dir / f"{stem}.html"}
     paths["json"].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     paths["md"].write_text(markdown(doc, recs, pngs))

@@ -13,7 +13,10 @@ warm-up calls whose answer must equal the reference (a wrong answer marks the ce
 still timed, never recommended), `--repeat` timed calls (median and spread), bytes read by the
 process (/proc/self/io rchar) and files/row groups/bytes the footers say the filters can touch,
 peak memory (VmHWM). Then the peers on the same data (bcftools on VCF.gz and BCF, Hail on a
-subset), whose answers are checked the same way. Results: layouts-<name>.json, .md and .html
+subset), whose answers are checked the same way. Then the query engines (`--engines duckdb,spark`)
+on the curated lake: each connected once (its connect timed apart: Spark's JVM start is not query
+latency), every workload answered through the project's analyses on it, timed the same way and
+checked against the truth (result["engine_results"]). Results: layouts-<name>.json, .md and .html
 (plots) in --out. Exit status 0 when every answer matched, 2 when any was wrong."""
 
 from __future__ import annotations
@@ -35,7 +38,30 @@ from . import data as bench_data
 from .contract import WORKLOADS
 
 SCANS = ("af_all", "af_all_cohort")  # whole-contig workloads: --scan-repeat timed calls, one warm-up
-ENGINES = ("duckdb",)
+LAYOUT_ENGINE = "duckdb"  # the layouts x workloads loop runs its SQL on raw DuckDB connections
+REMOTE_ENGINES = {"athena": "athena needs AWS (Athena over the Glue tables); the bench measures local engines"}
+
+
+def _registry() -> tuple[str, ...]:
+    from genolake.queries.engines import ENGINES as registry
+
+    return tuple(registry)
+
+
+ENGINES = tuple(e for e in _registry() if e not in REMOTE_ENGINES)  # the engines the bench can measure
+
+
+def parse_engines(text: str | None) -> list[str]:
+    """The --engines list, checked against the query engine registry; remote engines are refused."""
+    items = list(dict.fromkeys(x.strip() for x in (text or LAYOUT_ENGINE).split(",") if x.strip()))
+    registry = _registry()
+    bad = [x for x in items if x not in registry]
+    if bad:
+        raise SystemExit(f"genolake bench: unknown engine {', '.join(bad)}; known: {', '.join(ENGINES)}")
+    remote = [x for x in items if x in REMOTE_ENGINES]
+    if remote:
+        raise SystemExit(f"genolake bench: {REMOTE_ENGINES[remote[0]]} ({', '.join(ENGINES)})")
+    return items or [LAYOUT_ENGINE]
 
 
 def log_to(quiet: bool):
@@ -97,7 +123,7 @@ def run(args) -> tuple[dict, int]:
 
     log = log_to(args.quiet)
     started = datetime.now(timezone.utc)
-    engines = parse_list(args.engines, ENGINES, "engine")
+    engines = parse_engines(args.engines)
     workloads = parse_list(args.workloads, WORKLOADS, "workload")
     try:
         specs = L.parse_layouts(args.layouts) if args.layouts else list(L.DEFAULT_LAYOUTS)
@@ -133,13 +159,13 @@ def run(args) -> tuple[dict, int]:
         "suite": "layouts", "name": name, "scale": None if args.lake else (args.scale or "tiny"),
         "started_utc": started.isoformat(timespec="seconds"), "hardware": hardware(), "versions": versions(),
         "git": git_state(), "settings": {k: getattr(args, k) for k in ("repeat", "warmup", "scan_repeat", "seed", "cohort_size")}
-        | {"engines": engines, "workloads": workloads, "layouts": [s.name for s in specs]},
+        | {"engines": engines if args.engines else [], "layout_engine": LAYOUT_ENGINE, "workloads": workloads, "layouts": [s.name for s in specs]},
         "data": bench_data.data_facts(params),
         "params": {"rsids": list(params.rsids), "region": params.region, "gene": params.gene,
                    "gene_region": params.gene_region, "sample": params.sample, "sample_region": params.sample_region,
                    "matrix_region": params.matrix_region},
         "workloads": {w: WORKLOADS[w] for w in workloads},
-        "layouts": {}, "results": [], "peers": [], "recommendations": {},
+        "layouts": {}, "results": [], "peers": [], "engine_results": [], "recommendations": {},
     }
     if ingest:
         result["ingest"] = ingest | {"engine": "local"}
@@ -178,19 +204,18 @@ def run(args) -> tuple[dict, int]:
             for w in query_workloads:
                 if w not in truth:
                     continue
-                for engine_name in engines:
-                    wait_idle(args.wait_idle, 0.15, log)
-                    n = args.scan_repeat if w in SCANS else args.repeat
-                    cell = time_workload(lambda: W.run(w, built, con, params), truth[w], W.compare,
-                                         n, 1 if w in SCANS else args.warmup)
-                    cell.update({"layout": spec.name, "engine": engine_name, "workload": w})
-                    io = W.planned_io(w, built, params) or {}
-                    cell.update({"files_planned": io.get("files"), "row_groups_planned": io.get("row_groups"),
-                                 "bytes_planned": io.get("bytes")})
-                    any_wrong |= not cell["valid"]
-                    result["results"].append(cell)
-                    log(f"[bench]   {spec.name} {w}: median {cell['median_s'] * 1e3:.1f} ms"
-                        + ("" if cell["valid"] else f"  INVALID: {cell['mismatch']}"))
+                wait_idle(args.wait_idle, 0.15, log)
+                n = args.scan_repeat if w in SCANS else args.repeat
+                cell = time_workload(lambda: W.run(w, built, con, params), truth[w], W.compare,
+                                     n, 1 if w in SCANS else args.warmup)
+                cell.update({"layout": spec.name, "engine": LAYOUT_ENGINE, "workload": w})
+                io = W.planned_io(w, built, params) or {}
+                cell.update({"files_planned": io.get("files"), "row_groups_planned": io.get("row_groups"),
+                             "bytes_planned": io.get("bytes")})
+                any_wrong |= not cell["valid"]
+                result["results"].append(cell)
+                log(f"[bench]   {spec.name} {w}: median {cell['median_s'] * 1e3:.1f} ms"
+                    + ("" if cell["valid"] else f"  INVALID: {cell['mismatch']}"))
         finally:
             con.close()
         if "ingest" in workloads:
@@ -217,6 +242,12 @@ def run(args) -> tuple[dict, int]:
             if rec.get("valid") is False:
                 log(f"[bench]   peer {rec['peer']} {rec['workload']} gave a different answer: {rec.get('mismatch')}")
 
+    # ---- query engines on the curated lake, answers checked against the same truth
+    if args.engines:
+        cells = engine_axis(root, engines, [w for w in query_workloads if w in truth], params, truth, args, log)
+        result["engine_results"] = cells
+        any_wrong |= any(not c["valid"] for c in cells)
+
     from . import report as R
 
     result["recommendations"] = R.recommend(result)
@@ -224,6 +255,40 @@ def run(args) -> tuple[dict, int]:
     result["report"] = {k: str(v) for k, v in paths.items() if k != "png"}
     log(f"[bench] report: {paths.get('html')} ({paths.get('md')})")
     return result, (2 if any_wrong else 0)
+
+
+def engine_axis(root: Path, engines: list[str], workloads: list[str], params, truth: dict, args, log) -> list[dict]:
+    """Per engine: connect once to the curated lake (timed apart), then each workload through the
+    analyses on it (W.reference), timed like the layouts and compared with the truth; the engine is
+    closed after. bytes_read and peak RSS are the Python process's own, so they are kept for the
+    in-process DuckDB engine only (Spark reads in its JVM)."""
+    import genolake
+
+    from . import workloads as W
+
+    cells = []
+    for name in engines:
+        wait_idle(args.wait_idle, 0.15, log)
+        log(f"[bench] connecting the {name} query engine ...")
+        t0 = time.perf_counter()
+        engine = genolake.connect(genolake.open_lake(root), name)
+        connect_s = time.perf_counter() - t0
+        log(f"[bench]   {name} connected in {connect_s:.2f} s")
+        try:
+            for w in workloads:
+                wait_idle(args.wait_idle, 0.15, log)
+                n = args.scan_repeat if w in SCANS else args.repeat
+                cell = time_workload(lambda: W.reference(w, params, engine), truth[w], W.compare,
+                                     n, 1 if w in SCANS else args.warmup)
+                if name != LAYOUT_ENGINE:
+                    cell["bytes_read"] = cell["peak_rss_bytes"] = None
+                cell.update({"engine": name, "workload": w, "connect_s": connect_s})
+                cells.append(cell)
+                log(f"[bench]   engine {name} {w}: median {cell['median_s'] * 1e3:.1f} ms"
+                    + ("" if cell["valid"] else f"  INVALID: {cell['mismatch']}"))
+        finally:
+            engine.close()
+    return cells
 
 
 def _ingest_engine_axis(args, vcf: Path, name: str, work: Path, log) -> dict:
@@ -285,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset in the lake (default: that of its latest VCF ingest)")
     p.add_argument("--layouts", help="comma list, with knobs: bin_1m:rg=16384:zstd=9,flat_sorted:file_rows=2000000")
     p.add_argument("--workloads", help=f"comma list (default all): {', '.join(WORKLOADS)}")
-    p.add_argument("--engines", default="duckdb", help=f"query engines (default duckdb; available: {', '.join(ENGINES)})")
+    p.add_argument("--engines", help="query engines to measure on the curated lake through the analyses, e.g. "
+                   f"duckdb,spark (available: {', '.join(ENGINES)}; athena needs AWS); default: none, the layouts "
+                   "are measured with duckdb either way")
     p.add_argument("--ingest-engines", metavar="LIST",
                    help="also time the ingest per ETL engine, each in a fresh process: local, spark, hail (plain "
                    "Hail import_vcf -> entries -> Parquet), or auto (local, plus spark and hail when installed); "
