@@ -78,6 +78,7 @@ class DuckDBEngine(Engine):
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         self._con, self._bindings, self._number = con, bindings, number
+        self._lake_uri = lake_uri(self.lake)  # once: it resolves the path
         self._readers = {name: PointReader(ALL_TABLES[name], b.files, b.partitions) for name, b in bindings.items()}
 
     @staticmethod
@@ -164,7 +165,7 @@ class DuckDBEngine(Engine):
         return self.lake.config.pos_bin_size
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(lake_uri(self.lake), self._number, {n: b.version for n, b in self._bindings.items()})
+        return Snapshot(self._lake_uri, self._number, {n: b.version for n, b in self._bindings.items()})
 
     def refresh(self) -> None:
         with self._lock:

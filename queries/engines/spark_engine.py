@@ -70,6 +70,7 @@ class SparkSQLEngine(Engine):
             self._frame(spec, files).createOrReplaceTempView(view)
             self._views.append(view)
         self._bindings, self._number = bindings, number
+        self._lake_uri = lake_uri(self.lake)  # once: it resolves the path
 
     def _frame(self, spec, files):
         """A DataFrame of the table's files in the contract's column order and types."""
@@ -130,7 +131,7 @@ class SparkSQLEngine(Engine):
         return self.lake.config.pos_bin_size
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(lake_uri(self.lake), self._number, {n: b.version for n, b in self._bindings.items()})
+        return Snapshot(self._lake_uri, self._number, {n: b.version for n, b in self._bindings.items()})
 
     def dataset_assemblies(self) -> dict[str, str]:
         return self.lake.catalog.dataset_assemblies()
