@@ -303,10 +303,7 @@ def plot_latency(result: dict, path: Path) -> Path:
     fig = _figure(max(6.0, 1.3 * len(workloads) + 3), max(2.5, 0.55 * len(labels) + 1.8))
     ax = fig.add_subplot()
     if not labels or not workloads:
-        ax.text(0.5, 0.5, "no results", ha="center", va="center")
-        ax.set_axis_off()
-        fig.savefig(path)
-        return path
+        return _say_no_data(fig, ax, path, "no results")
     logs = np.array([[math.log10(c["_ratio"]) if c and c["_ratio"] else np.nan for c in row] for row in grid])
     finite = np.abs(logs[np.isfinite(logs)])
     span = max(1.0, float(finite.max())) if finite.size else 1.0
@@ -374,10 +371,7 @@ def plot_engines(result: dict, path: Path) -> Path:
     fig = _figure(max(6.0, 1.1 * len(workloads) + 2.5), 4.2)
     ax = fig.add_subplot()
     if not engines or not workloads:
-        ax.text(0.5, 0.5, "no engine results", ha="center", va="center")
-        ax.set_axis_off()
-        fig.savefig(path)
-        return path
+        return _say_no_data(fig, ax, path, "no engine results")
     width = 0.8 / len(engines)
     x = np.arange(len(workloads))
     palette = ["#2f6db5", "#e07b39", "#5fa55a", "#8c5fa5", "#9a9a9a"]
@@ -611,3 +605,11 @@ def render(result: dict, out_dir: Path) -> dict:
     paths["md"].write_text(markdown(doc, recs, pngs))
     paths["html"].write_text(html_page(doc, recs, pngs))
     return {**paths, "png": pngs}
+
+
+def _say_no_data(fig, ax, path, text: str):
+    """A figure that says it has nothing to plot (rather than an empty frame)."""
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    fig.savefig(path)
+    return path

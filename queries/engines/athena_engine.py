@@ -22,7 +22,7 @@ from genolake.lake.errors import ConfigError, GenolakeError, QueryError, one_lin
 from genolake.lake.schemas import ALL_TABLES
 
 from ..sql import check_read_only, transpile
-from .base import Engine, Snapshot, TableBinding, lake_uri
+from .base import LakeBoundEngine, TableBinding
 
 DIALECT = "athena"
 VERSION_KEY = "genolake.delta_version"
@@ -119,7 +119,7 @@ def _parse_array(text: str):
     return [] if not inner else [None if x == "null" else x for x in inner.split(", ")]
 
 
-class AthenaEngine(Engine):
+class AthenaEngine(LakeBoundEngine):
     name = "athena"
     dialect = DIALECT
     capabilities = frozenset({"arrow"})
@@ -295,19 +295,6 @@ class AthenaEngine(Engine):
         return pa.Table.from_arrays(arrays, names=names)
 
     # ---------------------------------------------------------------- the interface
-    def dataset_assemblies(self) -> dict[str, str]:
-        return self.lake.catalog.dataset_assemblies()
-
-    def bindings(self) -> dict[str, TableBinding]:
-        return dict(self._bindings)
-
-    @property
-    def pos_bin_size(self) -> int:
-        return self.lake.config.pos_bin_size
-
-    def snapshot(self) -> Snapshot:
-        return Snapshot(lake_uri(self.lake), self._number, {n: b.version for n, b in self._bindings.items()})
-
     def refresh(self) -> None:
         with self._lock:
             self._bind()

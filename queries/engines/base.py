@@ -133,3 +133,28 @@ class Engine(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+class LakeBoundEngine(Engine):
+    """An engine over a genolake lake whose bindings it made itself: `self.lake`, `self._bindings`
+    ({table: TableBinding}) and `self._number` (the snapshot number) are set when it binds."""
+
+    lake: object
+    _bindings: dict[str, TableBinding]
+    _number: int | None
+
+    def dataset_assemblies(self) -> dict[str, str]:
+        return self.lake.catalog.dataset_assemblies()
+
+    def bindings(self) -> dict[str, TableBinding]:
+        return dict(self._bindings)
+
+    @property
+    def pos_bin_size(self) -> int:
+        return self.lake.config.pos_bin_size
+
+    def snapshot(self) -> Snapshot:
+        uri = self.__dict__.get("_lake_uri")
+        if uri is None:  # resolved once: it touches the filesystem
+            uri = self._lake_uri = lake_uri(self.lake)
+        return Snapshot(uri, self._number, {n: b.version for n, b in self._bindings.items()})

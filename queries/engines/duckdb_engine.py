@@ -23,7 +23,7 @@ from genolake.lake.schemas import ALL_TABLES
 from genolake.lake.store import Lake
 
 from ..sql import check_read_only, lit
-from .base import Engine, Snapshot, TableBinding, lake_uri, published_snapshot
+from .base import LakeBoundEngine, TableBinding, published_snapshot
 from .point_reads import PointReader
 
 _PARTITION_TYPES = {"contig": "VARCHAR", "pos_bin": "INTEGER", "sample_id": "VARCHAR", "assembly": "VARCHAR"}
@@ -31,7 +31,7 @@ _DUCK_TYPES = {"string": "VARCHAR", "int8": "TINYINT", "int16": "SMALLINT", "int
                "float": "FLOAT", "double": "DOUBLE", "bool": "BOOLEAN"}
 
 
-class DuckDBEngine(Engine):
+class DuckDBEngine(LakeBoundEngine):
     name = "duckdb"
     dialect = "duckdb"
     capabilities = frozenset({"local_files", "partition_pruning", "row_group_pruning", "arrow"})
@@ -78,7 +78,6 @@ class DuckDBEngine(Engine):
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         self._con, self._bindings, self._number = con, bindings, number
-        self._lake_uri = lake_uri(self.lake)  # once: it resolves the path
         self._readers = {name: PointReader(ALL_TABLES[name], b.files, b.partitions) for name, b in bindings.items()}
 
     @staticmethod
@@ -153,19 +152,6 @@ class DuckDBEngine(Engine):
             return reader.read(where, columns)
         except (OSError, pa.ArrowException) as err:
             raise QueryError(f"reading {table} failed: {str(err).splitlines()[0]}") from None
-
-    def dataset_assemblies(self) -> dict[str, str]:
-        return self.lake.catalog.dataset_assemblies()
-
-    def bindings(self) -> dict[str, TableBinding]:
-        return dict(self._bindings)
-
-    @property
-    def pos_bin_size(self) -> int:
-        return self.lake.config.pos_bin_size
-
-    def snapshot(self) -> Snapshot:
-        return Snapshot(self._lake_uri, self._number, {n: b.version for n, b in self._bindings.items()})
 
     def refresh(self) -> None:
         with self._lock:

@@ -27,14 +27,14 @@ from genolake.lake.schemas import ALL_TABLES
 from genolake.lake.spark_session import DEFAULT_MASTER, SparkOptions, get_session
 
 from ..sql import check_read_only
-from .base import Engine, Snapshot, TableBinding, lake_uri, published_snapshot
+from .base import LakeBoundEngine, TableBinding, published_snapshot
 
 # Spark SQL functions that reach outside the query (Java reflection, files, the cluster)
 _REFUSED_FUNCTIONS = ("reflect", "java_method", "input_file_name", "input_file_block_start",
                       "input_file_block_length", "read_files", "url_decode_to_file")
 
 
-class SparkSQLEngine(Engine):
+class SparkSQLEngine(LakeBoundEngine):
     name = "spark"
     dialect = "spark"
     capabilities = frozenset({"partition_pruning", "cluster"})
@@ -70,7 +70,6 @@ class SparkSQLEngine(Engine):
             self._frame(spec, files).createOrReplaceTempView(view)
             self._views.append(view)
         self._bindings, self._number = bindings, number
-        self._lake_uri = lake_uri(self.lake)  # once: it resolves the path
 
     def _frame(self, spec, files):
         """A DataFrame of the table's files in the contract's column order and types."""
@@ -122,19 +121,6 @@ class SparkSQLEngine(Engine):
                 raise
             except Exception as exc:  # AnalysisException, ParseException, Py4JJavaError...
                 raise QueryError(f"query failed: {_spark_message(exc)}") from None
-
-    def bindings(self) -> dict[str, TableBinding]:
-        return dict(self._bindings)
-
-    @property
-    def pos_bin_size(self) -> int:
-        return self.lake.config.pos_bin_size
-
-    def snapshot(self) -> Snapshot:
-        return Snapshot(self._lake_uri, self._number, {n: b.version for n, b in self._bindings.items()})
-
-    def dataset_assemblies(self) -> dict[str, str]:
-        return self.lake.catalog.dataset_assemblies()
 
     def refresh(self) -> None:
         with self._lock:
