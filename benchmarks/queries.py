@@ -91,7 +91,7 @@ TARGETS = {  # workload: (what, kind, limit) -- kind: "at_most" ratio genolake/p
     "a4_af_rsids_all": ("(a) AF of 4 rsIDs, all samples: genolake/bcftools", "at_most", 0.5),
     "b1_af_rsid_cohort": ("(b) AF of 1 rsID, cohort: genolake/bcftools", "at_most", 0.5),
     "b4_af_rsids_cohort": ("(b) AF of 4 rsIDs, cohort: genolake/bcftools", "at_most", 0.5),
-    "c_af_contig_cohort": ("(c) AF of every site, cohort: bcftools/genolake", "at_least", 20.0),
+    "c_af_contig_cohort": ("(c) AF of every site, cohort: bcftools/genolake", "at_least", 30.0),  # the query-engines issue raised it from 20x
     "d_annotate_gene": ("(d) annotate the gene with most ClinVar records: seconds", "abs_s", 0.2),
 }
 
