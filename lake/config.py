@@ -45,6 +45,12 @@ class LakeConfig:
             # reading), so a table under such a root is written in one place and looked for in another
             raise ConfigError(f"lake root {self.root}: a '%' in the path is not supported (the deltalake "
                               "package reads it as a URL escape); choose a root without '%'")
+        bracket = next((c for c in "[]" if c in str(self.root)), None)
+        if bracket:
+            # deltalake 1.x parses a local table path as a URL, where brackets are an IPv6 host: its
+            # writer panics ("Invalid object store url") instead of writing the table
+            raise ConfigError(f"lake root {self.root}: a {bracket!r} in the path is not supported (the "
+                              "deltalake package reads the path as a URL); choose a root without '[' or ']'")
         if self.pos_bin_size <= 0:
             raise ConfigError(f"pos_bin_size must be positive, got {self.pos_bin_size}")
 

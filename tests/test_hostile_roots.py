@@ -153,3 +153,15 @@ def test_a_root_with_percent_is_refused_in_one_line(tmp_path, capsys, root):
     out, err = capsys.readouterr()
     assert rc == 2 and err.count("\n") == 1 and "'%'" in err and "Traceback" not in err
     assert not (tmp_path / root / "lake").exists()
+
+
+@pytest.mark.parametrize("root", ["lake[x]", "a]b", "[v6]"])
+def test_a_root_with_brackets_is_refused_in_one_line(tmp_path, capsys, root):
+    """deltalake 1.x reads a local table path as a URL whose brackets are an IPv6 host, and its
+    writer panics: refused up front in one line, nothing created."""
+    with pytest.raises(genolake.ConfigError, match="not supported"):
+        genolake.init_lake(tmp_path / root / "lake")
+    rc = cli.main(["--root", str(tmp_path / root / "lake"), "init"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and err.count("\n") == 1 and "deltalake" in err and "Traceback" not in err
+    assert not (tmp_path / root / "lake").exists()
