@@ -218,8 +218,11 @@ def _engine_options(args) -> dict:
 def _engine(args):
     import genolake
 
-    return genolake.connect(args.root, getattr(args, "engine", None) or "duckdb",
-                            as_of=getattr(args, "as_of", None), **_engine_options(args))
+    name = getattr(args, "engine", None) or "duckdb"
+    options = _engine_options(args)
+    if name == "spark" and sys.stderr.isatty():  # a JVM start and the views: ~15 s of silence otherwise
+        print(f"genolake: starting Spark on {options.get('master') or 'local[*]'} ...", file=sys.stderr, flush=True)
+    return genolake.connect(args.root, name, as_of=getattr(args, "as_of", None), **options)
 
 
 def _provenance(table: pa.Table, engine=None, query: str | None = None) -> dict | None:

@@ -136,8 +136,10 @@ class Engine(ABC):
 
 
 class LakeBoundEngine(Engine):
-    """An engine over a genolake lake whose bindings it made itself: `self.lake`, `self._bindings`
-    ({table: TableBinding}) and `self._number` (the snapshot number) are set when it binds."""
+    """An engine over a genolake lake, bound at one of its published snapshots. Get one with
+    `genolake.connect(lake, engine="duckdb"|"spark"|"athena", as_of=None)`; `Engine` says what it
+    offers. Subclasses set `self.lake`, `self._bindings` ({table: TableBinding}) and `self._number`
+    (the snapshot number) when they bind."""
 
     lake: object
     _bindings: dict[str, TableBinding]
