@@ -4,19 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.genolake-installed
-SYSTEM_TOOLS := bcftools tabix bgzip java
+SYSTEM_TOOLS := bcftools tabix bgzip java plink2
 
 .PHONY: quickstart test bench-ingest setup system-tools clean
 
 setup: system-tools $(STAMP)
 
-# bcftools/tabix/bgzip: the oracle for counts and the simulator's compressor
+# bcftools/tabix/bgzip: the oracle for counts and the simulator's compressor; plink2: the oracle of polygenic scores
 system-tools:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system tools:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bcftools tabix openjdk-17-jre-headless >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bcftools tabix openjdk-17-jre-headless plink2 >/dev/null; \
 	fi
 	@java -version 2>&1 | head -1 | grep -Eq '"(1[1-9]|2[0-9])' || { echo "the spark engine needs Java 11+ (java -version)"; exit 1; }
 
