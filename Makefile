@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "genolake needs Python 3.11+"; exit 1; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,spark,athena]'
+	$(PY) -m pip install -q -e '.[test,spark,athena,ml,automl]'
 	@touch $(STAMP)
 
 quickstart: setup

@@ -16,6 +16,7 @@ EXIT_CODES = {
     4: "not found (table, run, rsID, CPRA, gene, sample, quarantine entry)",
     5: "lake state (no lake, unreadable or damaged catalog, read-only lake, another ingest running)",
     6: "query refused or malformed (SQL that writes, bad region/CPRA/rsID/cohort, too large)",
+    7: "model refused (checksum or trusted-type check failed, not made by the registry, feature schema changed)",
     70: "internal error (a bug: GENOLAKE_DEBUG=1 shows the traceback)",
     130: "interrupted",
 }
@@ -112,3 +113,10 @@ class QueryNotFound(QueryError, NotFoundError):
     """A query named something the lake does not have: an rsID, CPRA, gene, sample or dataset."""
 
     exit_code = 4
+
+
+class ModelError(GenolakeError):
+    """A registered model cannot be used: its file fails the checksum or holds an untrusted type, the
+    registry did not make it, or the lake's features no longer match the ones it was trained on."""
+
+    exit_code = 7
