@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -32,7 +31,7 @@ from genolake.lake import quarantine
 from genolake.lake.config import LakeConfig, check_name
 from genolake.lake.delta_io import commit_files, remove_unreferenced, replace_rows, table_version, write_data_file
 from genolake.lake.errors import ConfigError, InputError, LakeStateError, QuarantinedError, ScanFailed
-from genolake.lake.run_manifests import write_manifest
+from genolake.lake.run_manifests import new_run_id, write_manifest
 from genolake.lake.scans import scan_file
 from genolake.lake.schemas import CLINVAR, CPRA_INDEX, GENOTYPES, RSID_INDEX, SAMPLES, VARIANTS
 from genolake.lake.store import Lake
@@ -59,10 +58,6 @@ class IngestResult:
     seconds: float = 0.0
     warnings: list = field(default_factory=list)
     previous_run: str | None = None
-
-
-def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
 
 
 def _fault_point(stage: str) -> None:

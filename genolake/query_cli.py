@@ -512,7 +512,7 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("sql", help="read-only SQL over the curated tables (DuckDB dialect)",
                        description="Run one read-only query (SELECT, WITH, DESCRIBE) over the curated tables: "
-                       "samples, variants, genotypes, cpra_index, rsid_index, clinvar. Statements that would "
+                       "samples, variants, genotypes, cpra_index, rsid_index, clinvar, predictions. Statements that would "
                        "write (INSERT, CREATE, COPY, ATTACH, SET, ...) are refused with exit status 6.")
     s.add_argument("query", help='e.g. "SELECT super_population, count(*) FROM samples GROUP BY 1"')
     _output_options(s)

@@ -15,4 +15,4 @@ from .errors import (
     QueryError,
     ScanFailed,
 )
-from .schemas import ALL_TABLES, CLINVAR, CPRA_INDEX, GENOTYPES, RSID_INDEX, SAMPLES, VARIANTS, TableSpec
+from .schemas import ALL_TABLES, CLINVAR, CPRA_INDEX, GENOTYPES, PREDICTIONS, RSID_INDEX, SAMPLES, VARIANTS, TableSpec

@@ -12,14 +12,21 @@ A lake made before manifests existed has no `_runs/` folder; its commits are tak
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import secrets
 from pathlib import Path
 
 from .delta_keys import ROLLBACK_KEY, RUN_KEY
 from .zones import CURATED
 
 RUNS_DIR = "_runs"
+
+
+def new_run_id() -> str:
+    """A run's ID: UTC start time (sorts by age) and 8 random hex digits."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
 
 
 def manifest_dir(root: Path) -> Path:

@@ -185,6 +185,25 @@ CLINVAR = TableSpec(
     row_group_rows=65_536,
 )
 
+PREDICTIONS = TableSpec(
+    "predictions",
+    pa.schema([
+        _f("model_id", pa.string(), False, "the registered model (genolake ml list)"),
+        _f("task", pa.string(), False, "its feature set: ancestry, clinvar_conflict"),
+        _f("run_id", pa.string(), False, "the `ml predict` run (genolake catalog runs)"),
+        _f("dataset", pa.string(), doc="the dataset whose rows were predicted, when the task has one"),
+        _f("cohort", pa.string(), doc="the cohort expression, when given"),
+        _f("row_id", pa.string(), False, "sample_id (ancestry) or the variant's key (clinvar_conflict)"),
+        _f("predicted", pa.string(), False, "the predicted label"),
+        _f("probability", pa.float64(), doc="the model's probability of the predicted label"),
+        _f("probabilities", pa.string(), doc="JSON {label: probability} over every label"),
+        _f("lake_snapshot", pa.int64(), doc="the published snapshot the features were read at"),
+        _f("predicted_at", pa.string(), False, "UTC, ISO 8601"),
+    ]),
+    (), ("model_id", "run_id", "row_id"),
+    "model predictions, one row per predicted row per `ml predict` run",
+)
+
 ALL_TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (SAMPLES, VARIANTS, GENOTYPES, CPRA_INDEX, RSID_INDEX, CLINVAR)
+    t.name: t for t in (SAMPLES, VARIANTS, GENOTYPES, CPRA_INDEX, RSID_INDEX, CLINVAR, PREDICTIONS)
 }

@@ -98,7 +98,7 @@ class Lake:
     def read(self, name: str, *, version: int | None = None, published: bool = True, columns=None, filter=None) -> pa.Table:
         """A curated table as Arrow, at the catalog's published version unless `version` is given.
 
-        `name`: one of samples, variants, genotypes, cpra_index, rsid_index, clinvar; `version`: a
+        `name`: one of samples, variants, genotypes, cpra_index, rsid_index, clinvar, predictions; `version`: a
         Delta version of that table (0 to its latest); `columns`: names from its schema. A wrong
         name, version or column raises NotFoundError naming the valid choices."""
         from .errors import NotFoundError
