@@ -16,6 +16,20 @@ chr22 GRCh37->GRCh38 differences). Genes are real chr22 genes; a site is given t
 to its position scaled to chr22's length (so small test regions still get varied genes).
 Gene symbols, GeneIDs, HGNC IDs, bands, transcripts and OMIM numbers are real; accession
 numbers (RCV/SCV/ClinGen), AlleleID/VariationID and HGVS positions are synthetic.
+
+Submitters and conflicts (so a model can learn what makes a classification contested, as in real
+ClinVar; `_classify`, deterministic by the seed): each variant first gets its number of submitters
+(1 for SINGLE_SUBMITTER_SHARE of them, else 2 + a geometric tail up to MAX_SUBMITTERS) and, for a
+SNV, whether its name carries a missense protein change. A single-submitter record cannot conflict.
+With two or more submitters the chance of "Conflicting classifications of pathogenicity" is
+logistic in: the number of submitters (more labs, more chances to disagree), missense SNVs
+(up), other variant types (down), the gene's number of records in this file (log scale, up for
+busy genes) and the variant's ALT frequency in the cohort, when the caller's `written` has an
+`af` array (per record: sum of ALT AC / AN): intermediate frequencies (INTERMEDIATE_AF) up, the
+rest unchanged; variants not in the callset count as frequency 0. The other significances are
+drawn from the weights below (pharmacogenes favour "drug response"); "not provided" only for a
+single submitter. The review status follows: conflicting classifications, single submitter or
+no assertion (one submitter), multiple submitters / expert panel / practice guideline (several).
 """
 
 from __future__ import annotations
@@ -110,11 +124,19 @@ _NOT_SPECIFIED = ("not specified", "MedGen:CN169374")
 _SIGNIFICANCE = (
     ("Pathogenic", 12, 3), ("Likely pathogenic", 8, 2), ("Pathogenic/Likely pathogenic", 3, 1),
     ("Uncertain significance", 33, 10), ("Likely benign", 15, 5), ("Benign", 12, 5),
-    ("Benign/Likely benign", 5, 2), ("Conflicting classifications of pathogenicity", 8, 4),
-    ("drug response", 2, 60), ("risk factor", 1, 6), ("not provided", 1, 2),
+    ("Benign/Likely benign", 5, 2), ("drug response", 2, 60), ("risk factor", 1, 6), ("not provided", 1, 2),
 )
-_REVIEW = (("criteria provided, single submitter", 50), ("criteria provided, multiple submitters, no conflicts", 25),
-           ("no assertion criteria provided", 15), ("reviewed by expert panel", 8), ("practice guideline", 2))
+CONFLICTING = "Conflicting classifications of pathogenicity"
+_REVIEW_ONE = (("criteria provided, single submitter", 50), ("no assertion criteria provided", 15))
+_REVIEW_MANY = (("criteria provided, multiple submitters, no conflicts", 25), ("reviewed by expert panel", 8),
+                ("practice guideline", 2))
+SINGLE_SUBMITTER_SHARE = 0.55
+MAX_SUBMITTERS = 15
+MISSENSE_SHARE = 0.6  # SNVs whose name carries a protein change (p.Xxx123Yyy)
+INTERMEDIATE_AF = (0.005, 0.1)
+# logit of P(conflict | two or more submitters): intercept and weights (see the module docstring)
+_CONFLICT_LOGIT = dict(base=-2.8, per_submitter=0.3, missense=1.4, not_snv=-0.8, gene_log2=0.6,
+                       intermediate_af=1.6)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _AA = ("Ala", "Arg", "Asn", "Asp", "Cys", "Gln", "Glu", "Gly", "His", "Ile", "Leu", "Lys", "Met",
        "Phe", "Pro", "Ser", "Thr", "Trp", "Tyr", "Val")
@@ -180,6 +202,12 @@ def write_clinvar(path, written, ref_seq: np.ndarray, *, length_bp: int, contig:
         variants.append(dict(pos=start, end=end, ref="na", alt="na", rs=0,
                              cnv="copy number loss" if rng.random() < 0.6 else "copy number gain"))
 
+    af = getattr(written, "af", None)
+    if af is not None:  # the callset's frequency of each variant's site (0: not in the callset)
+        for v, i in zip(variants, main):
+            v["af"] = float(af[i])
+    _classify(variants, rng, length_bp, with_af=af is not None)
+
     # Identifiers: increasing random numbers handed out in shuffled order; rows sorted by AlleleID.
     k = len(variants)
     variation_ids = np.cumsum(rng.integers(1, 2000, size=k)) + 100
@@ -201,21 +229,48 @@ def _pick(rng, table, col=1):
     return table[int(rng.choice(len(table), p=w / w.sum()))][0]
 
 
+def _gene_of(pos: int, length_bp: int) -> int:
+    """Index in GENES of the gene nearest to `pos` scaled to chr22's length."""
+    return int(np.argmin(np.abs(_GENE_MID - pos * CHR22_GRCH37_LENGTH / length_bp)))
+
+
+def _classify(variants: list[dict], rng, length_bp: int, *, with_af: bool) -> None:
+    """Give each variant its gene, submitters, missense flag, significance and review status."""
+    for v in variants:
+        v["gene"] = None if "cnv" in v else _gene_of(v["pos"], length_bp)
+        v["snv"] = "cnv" not in v and len(v["ref"]) == 1 and len(v["alt"]) == 1
+    records = np.bincount([v["gene"] for v in variants if v["gene"] is not None], minlength=len(GENES))
+    typical = float(np.mean(records[records > 0])) if records.any() else 1.0
+    w = _CONFLICT_LOGIT
+    for v in variants:
+        one = rng.random() < SINGLE_SUBMITTER_SHARE
+        v["n_sub"] = 1 if one else 2 + min(int(rng.geometric(0.35)) - 1, MAX_SUBMITTERS - 2)
+        v["missense"] = bool(v["snv"] and rng.random() < MISSENSE_SHARE)
+        pharmaco = v["gene"] is not None and GENES[v["gene"]][8]
+        conflict = False
+        if v["n_sub"] >= 2:
+            gene_term = 0.0 if v["gene"] is None else float(np.clip(np.log2(records[v["gene"]] / typical), -2, 2))
+            lo, hi = INTERMEDIATE_AF
+            z = (w["base"] + w["per_submitter"] * min(v["n_sub"] - 2, 8) + w["missense"] * v["missense"]
+                 + w["not_snv"] * (not v["snv"]) + w["gene_log2"] * gene_term
+                 + w["intermediate_af"] * (with_af and lo <= v.get("af", 0.0) <= hi))
+            conflict = rng.random() < 1.0 / (1.0 + np.exp(-z))
+        if conflict:
+            v["sig"], v["review"] = CONFLICTING, "criteria provided, conflicting classifications"
+            continue
+        choices = _SIGNIFICANCE if v["n_sub"] == 1 else tuple(t for t in _SIGNIFICANCE if t[0] != "not provided")
+        v["sig"] = _pick(rng, choices, 2 if pharmaco else 1)
+        if v["sig"] == "not provided":
+            v["review"] = "no classification provided"
+        else:
+            v["review"] = _pick(rng, _REVIEW_ONE if v["n_sub"] == 1 else _REVIEW_MANY)
+
+
 def _rows_for(v: dict, variation_id: int, rng, length_bp: int, contig: str) -> list[tuple[str, ...]]:
-    scaled = v["pos"] * CHR22_GRCH37_LENGTH / length_bp
-    gene = GENES[int(np.argmin(np.abs(_GENE_MID - scaled)))]
-    symbol, gene_id, hgnc, _, _, band, tx, phenos, pharmaco = gene
-    sig = _pick(rng, _SIGNIFICANCE, 2 if pharmaco else 1)
+    symbol, gene_id, hgnc, _, _, band, tx, phenos, pharmaco = GENES[_gene_of(v["pos"], length_bp)]
+    sig, review, n_sub = v["sig"], v["review"], v["n_sub"]
     clinsig_simple = {"not provided": "-1"}.get(
         sig, "1" if ("athogenic" in sig and "Conflicting" not in sig) or "Conflicting" in sig else "0")
-    if sig == "Conflicting classifications of pathogenicity":
-        review, n_sub = "criteria provided, conflicting classifications", int(rng.integers(2, 11))
-    elif sig == "not provided":
-        review, n_sub = "no classification provided", 1
-    else:
-        review = _pick(rng, _REVIEW)
-        n_sub = {"criteria provided, single submitter": 1, "no assertion criteria provided": 1}.get(
-            review, int(rng.integers(2, 9)))
     if sig == "not provided":
         pheno = [_NOT_PROVIDED]
     else:
@@ -244,7 +299,7 @@ def _rows_for(v: dict, variation_id: int, rng, length_bp: int, contig: str) -> l
         if len(ref) == 1 and len(alt) == 1:
             vtype = "single nucleotide variant"
             name = f"{tx}({symbol}):c.{cdna}{ref}>{alt}"
-            if rng.random() < 0.6:
+            if v["missense"]:
                 codon = (cdna + 2) // 3
                 a1, a2 = rng.choice(len(_AA), size=2, replace=False)
                 name += f" (p.{_AA[a1]}{codon}{_AA[a2]})"
