@@ -8,7 +8,7 @@ import os
 import sys
 
 import genolake
-from genolake import cluster_cli, query_cli
+from genolake import cluster_cli, ml_cli, query_cli
 from genolake.lake import ConfigError, GenolakeError, LakeConfig, ScanLimits
 from genolake.lake.errors import exit_code_table, one_line
 
@@ -327,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     query_cli.add_commands(sub)
+    ml_cli.add_ml_parser(sub)
     cluster_cli.add_cluster_parser(sub)
     return p
 

@@ -37,7 +37,7 @@ from genolake.lake.errors import ConfigError, ModelError, NotFoundError
 from .features.base import FeatureSet
 
 __all__ = ["MODELS_DIR", "TRUSTED_TYPES", "ModelRecord", "register", "list_models", "show", "load", "predict",
-           "models_root"]
+           "models_root", "check_features"]
 
 MODELS_DIR = "models"  # beside quarantine/, pre-curated/ and curated/ in the lake root
 MODEL_FILE = "model.skops"
@@ -250,7 +250,7 @@ def _first(names: list[str], k: int = 8) -> str:
     return ", ".join(names[:k]) + (f", ... ({len(names) - k} more)" if len(names) > k else "")
 
 
-def _check_features(meta: dict, features: FeatureSet) -> None:
+def check_features(meta: dict, features: FeatureSet) -> None:
     model = meta.get("model_id", "the model")
     if features.task != meta["task"]:
         raise ModelError(f"model {model} was trained on {meta['task']!r} features, not {features.task!r}")
@@ -272,7 +272,7 @@ def _check_features(meta: dict, features: FeatureSet) -> None:
 
 def predict(estimator, meta: dict, features: FeatureSet) -> pa.Table:
     """row, predicted, then p_<class> per class of the model; refuses features of another schema."""
-    _check_features(meta, features)
+    check_features(meta, features)
     X = np.ascontiguousarray(features.X, dtype=np.float64)
     predicted = np.asarray(estimator.predict(X)).astype(str)
     proba = estimator.predict_proba(X)

@@ -17,7 +17,7 @@ from genolake.lake.errors import ConfigError, ModelError, NotFoundError
 from genolake.ml import registry
 from genolake.ml.features.base import FeatureSet
 from genolake.ml.registry import list_models, load, predict, register, show
-from genolake.ml.train import train
+from genolake.ml.training import train
 
 skops_io = pytest.importorskip("skops.io")
 

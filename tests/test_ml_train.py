@@ -1,4 +1,4 @@
-"""ml.train on synthetic feature sets: grouped split without leakage, a leaderboard of several
+"""ml.training.train on synthetic feature sets: grouped split without leakage, a leaderboard of several
 families, held-out metrics recomputed here by hand (numpy counting, Mann-Whitney AUC), determinism
 by seed, and the option/input errors."""
 
@@ -13,7 +13,7 @@ from sklearn.datasets import make_classification
 
 from genolake.lake.errors import ConfigError, InputError
 from genolake.ml.features.base import FeatureSet
-from genolake.ml.train import train
+from genolake.ml.training import train
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")

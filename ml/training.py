@@ -1,6 +1,6 @@
 """Train a classifier on a FeatureSet: grouped held-out split, model search, held-out metrics.
 
-    from genolake.ml.train import train
+    from genolake.ml.training import train
     result = train(features, automl="halving", seed=0)
     result.leaderboard       # pa.Table, best first
     result.metrics           # held-out accuracy, balanced accuracy, ROC-AUC, baseline, confusion matrix
