@@ -98,7 +98,7 @@ _LAZY = {
     "drug_response_report": ("genolake.queries.analyses.annotation", "drug_response_report"),
     "sql": ("genolake.queries", "run_sql"),
     "run_sql": ("genolake.queries", "run_sql"),
-    "write_report": ("genolake.report", "write_report"),
+    "write_report": ("genolake.queries.report", "write_report"),
 }
 
 

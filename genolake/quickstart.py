@@ -134,7 +134,7 @@ def _with_reason(freq: pa.Table, picks: list[tuple[str, str]]) -> pa.Table:
 def analyses(lake, out: Path) -> tuple[Path, list[tuple[str, str]]]:
     """The named analyses on the quickstart lake, printed, then the HTML report.
     Returns the report's path and the variants plotted [(rsid, why), ...]."""
-    from genolake.report import Section, af_by_group_plot, write_report
+    from genolake.queries.report import Section, af_by_group_plot, write_report
 
     engine = genolake.connect(lake)
     try:

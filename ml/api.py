@@ -160,7 +160,7 @@ def evaluate(lake, model_id: str, *, report=None, engine="duckdb",
         "snapshot": as_of,
     }
     if report is not None:
-        from genolake.ml_report import write_model_report
+        from .report import write_model_report
 
         evaluation["report"] = str(write_model_report(report, evaluation))
         say(f"report: {evaluation['report']}")

@@ -258,7 +258,8 @@ def test_af_is_formatted_one_way_everywhere():
     quickstart."""
     import pyarrow as pa
 
-    from genolake import query_cli, quickstart, report
+    from genolake import query_cli, quickstart
+    from genolake.queries import report
 
     assert [query_cli.format_float(v) for v in (0.0125, 1 / 3, 1.0, 2e-5, 1 / 5008)] == \
         ["0.01250", "0.3333", "1.000", "0.00002000", "0.0001997"]

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 import genolake
 from genolake import quickstart
-from genolake.report import Section, af_by_group_plot, write_report
+from genolake.queries.report import Section, af_by_group_plot, write_report
 
 ARGS = ["--samples", "30", "--length", "200000", "--seed", "3"]
 

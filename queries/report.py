@@ -1,7 +1,7 @@
 """A self-contained HTML report: inline CSS, tables rendered from Arrow tables, plots embedded as
 base64 PNG (or inline SVG). One file, no external assets, opens in any browser.
 
-    from genolake.report import Section, af_by_group_plot, write_report
+    from genolake.queries.report import Section, af_by_group_plot, write_report
     freq = genolake.population_frequencies(engine, rsids=[...], by="super_population")
     write_report("report.html", title="Allele frequencies", sections=[
         Section("AF by super-population", plot=af_by_group_plot(freq), table=freq),
@@ -25,7 +25,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from genolake.lake.errors import ConfigError
-from genolake.query_cli import _is_number, format_float
+from genolake.lake.formatting import format_float
+from genolake.lake.formatting import is_number as _is_number
 
 # super-populations in the order 1000 Genomes lists them; other groups follow alphabetically
 _GROUP_ORDER = ("AFR", "AMR", "EAS", "EUR", "SAS")

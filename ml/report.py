@@ -12,7 +12,7 @@ import json
 
 import pyarrow as pa
 
-from genolake.report import Section, write_report
+from genolake.queries.report import Section, write_report
 
 __all__ = ["write_model_report", "metrics_table"]
 
