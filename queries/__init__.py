@@ -27,6 +27,9 @@ _LAZY = {
     "population_frequencies": ".analyses.frequencies",
     "carriers": ".analyses.calls",
     "sample_variants": ".analyses.calls",
+    "select_sites": ".analyses.genotype_matrix",
+    "genotype_matrix": ".analyses.genotype_matrix",
+    "dosage_array": ".analyses.genotype_matrix",
     "annotate": ".analyses.annotation",
     "drug_response_report": ".analyses.annotation",
 }

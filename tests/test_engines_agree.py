@@ -26,6 +26,7 @@ from genolake.queries import run_sql
 from genolake.queries.analyses.annotation import annotate, drug_response_report
 from genolake.queries.analyses.calls import carriers, sample_variants
 from genolake.queries.analyses.frequencies import allele_frequency, population_frequencies
+from genolake.queries.analyses.genotype_matrix import genotype_matrix, select_sites
 from genolake.queries.cohorts import Cohort
 from genolake.queries.engines import ENGINES
 from genolake.queries.provenance import read_provenance
@@ -70,6 +71,16 @@ def _sim_region(e):
     return f"22:{r['lo']}-{mid}"
 
 
+def _all_cpras(e, dataset):
+    return [r["cpra"] for r in run_sql(e, f"SELECT cpra FROM variants WHERE dataset = '{dataset}' "
+                                          "ORDER BY contig, pos, allele_ord").to_pylist()]
+
+
+def _scattered_sim_samples(e):
+    rows = run_sql(e, "SELECT sample_id FROM samples WHERE dataset = 'sim' ORDER BY sample_index").to_pylist()
+    return [r["sample_id"] for r in rows[::3]]
+
+
 # name -> (kind, call(engine, reference_engine) -> table). Arguments taken from the lake are read
 # through the reference engine, so every engine answers the same question.
 CASES = {
@@ -102,6 +113,22 @@ CASES = {
     "drug_response": ("drug_response_report", lambda e, ref: drug_response_report(e)),
     "drug_response_cohort": ("drug_response_report", lambda e, ref: drug_response_report(
         e, cohort=Cohort.parse("super_pop=EAS"), top=5)),
+    "select_sites_sim": ("select_sites", lambda e, ref: select_sites(e, dataset="sim", min_maf=0.05,
+                                                                      spacing_bp=2_000, max_sites=50)),
+    "select_sites_indels_all_contigs": ("select_sites", lambda e, ref: select_sites(
+        e, dataset="pc", min_maf=0.0, spacing_bp=0, snps_only=False)),
+    "genotype_matrix_sim_sites": ("genotype_matrix", lambda e, ref: genotype_matrix(
+        e, select_sites(ref, dataset="sim", min_maf=0.05, spacing_bp=2_000), dataset="sim")),
+    "genotype_matrix_cohort": ("genotype_matrix", lambda e, ref: genotype_matrix(
+        e, _all_cpras(ref, "sim")[::5], dataset="sim", cohort=_scattered_sim_samples(ref))),
+    "genotype_matrix_haploid_x": ("genotype_matrix", lambda e, ref: genotype_matrix(
+        e, _all_cpras(ref, "hx"), dataset="hx", cohort=Cohort.parse("dataset=hx"))),
+    "genotype_matrix_mixed_ploidy_partial": ("genotype_matrix", lambda e, ref: genotype_matrix(
+        e, _all_cpras(ref, "mp"), dataset="mp")),
+    "genotype_matrix_partial_calls": ("genotype_matrix", lambda e, ref: genotype_matrix(
+        e, list(reversed(_all_cpras(ref, "pc"))), dataset="pc")),
+    "genotype_matrix_missing_site": ("genotype_matrix", lambda e, ref: genotype_matrix(
+        e, ["22-1-A-T", *_all_cpras(ref, "pc")], dataset="pc")),
     "sql_counts": ("sql", lambda e, ref: run_sql(
         e, "SELECT dataset, contig, count(*) AS n, CAST(sum(alt_dosage) AS BIGINT) AS dosage, min(pos) AS lo "
            "FROM genotypes GROUP BY dataset, contig ORDER BY dataset, contig")),
@@ -192,7 +219,7 @@ def test_same_answer_on_every_engine(case, engine, reference, request):
 def test_every_analysis_kind_is_covered():
     kinds = {k for k, _ in CASES.values()}
     assert kinds >= {"allele_frequency", "population_frequencies", "carriers", "sample_variants", "annotate",
-                     "drug_response_report", "sql"}
+                     "drug_response_report", "select_sites", "genotype_matrix", "sql"}
 
 
 def test_types_of_an_empty_answer_agree(engine, reference):

@@ -494,23 +494,27 @@ def _clinvar_counts(annotated: pa.Table) -> pa.Table:
 
 
 def _reference_matrix(params: BenchParams, engine) -> pa.Table:
-    """Sites from curated variants, the cohort's stored calls from curated genotypes, made dense in
-    numpy (a code path apart from every layout's SQL)."""
+    """Every split allele of the matrix region for the cohort, from the query layer's
+    genotype_matrix analysis (samples x sites), turned site-major into the contract's form:
+    dosages in cohort order, -1 for a missing call."""
+    from genolake.queries import genotype_matrix
+
     lo, hi = _interval(params.matrix_region, params, "matrix_region")
-    where = (f"dataset = {_lit(params.dataset)} AND contig = {_lit(params.contig)} "
-             f"AND pos BETWEEN {lo} AND {hi}")
-    sites = engine.sql(f"SELECT contig, pos, allele_ord, ref, alt FROM variants WHERE {where} ORDER BY pos, allele_ord")
+    sites = engine.sql(f"""SELECT contig, pos, ref, alt, cpra FROM variants
+        WHERE dataset = {_lit(params.dataset)} AND contig = {_lit(params.contig)} AND pos BETWEEN {lo} AND {hi}
+        ORDER BY pos, allele_ord""")
     ids = list(params.cohort_ids)
-    calls = engine.sql(f"""SELECT sample_id, pos, allele_ord, alt_dosage, called_alleles, ploidy
-        FROM genotypes WHERE {where} AND sample_id IN {_in(ids)}""")
-    site_row = {(p, o): i for i, (p, o) in enumerate(zip(sites["pos"].to_pylist(), sites["allele_ord"].to_pylist()))}
-    column = {s: j for j, s in enumerate(ids)}
-    matrix = np.zeros((sites.num_rows, len(ids)), dtype=np.int8)
-    for s, p, o, d, c, pl in zip(*(calls[x].to_pylist() for x in calls.column_names)):
-        matrix[site_row[(p, o)], column[s]] = -1 if c < pl else d
+    if sites.num_rows == 0:
+        return pa.table({c: sites[c] for c in ("contig", "pos", "ref", "alt")}).append_column(
+            "dosages", pa.array([], pa.list_(pa.int8())))
+    table = genotype_matrix(engine, sites["cpra"].to_pylist(), dataset=params.dataset, cohort=ids)
+    row = {s: i for i, s in enumerate(table["sample_id"].to_pylist())}
+    order = np.array([row[s] for s in ids], dtype=np.int64)
+    matrix = np.stack([table[c].to_numpy(zero_copy_only=False) for c in sites["cpra"].to_pylist()])  # sites x samples
+    matrix = np.where(np.isnan(matrix.astype(np.float64)), -1, matrix).astype(np.int8)[:, order]
     offsets = pa.array(np.arange(sites.num_rows + 1, dtype=np.int32) * len(ids))
     dosages = pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1)))
-    return sites.drop_columns(["allele_ord"]).append_column("dosages", dosages)
+    return sites.drop_columns(["cpra"]).append_column("dosages", dosages)
 
 
 # ----------------------------------------------------------------------------- compare
