@@ -38,12 +38,16 @@ def cli(capsys, root, *argv) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory, sim_cohort):
-    """A lake with the simulated callset ("sim", with its panel) and ClinVar; a second dataset "bare"
-    (the same VCF, no panel: no super-population AF columns) for the schema check."""
-    root = tmp_path_factory.mktemp("mlwf") / "lake"
-    lake = genolake.init_lake(root)
+    """A lake with the simulated callset ("sim", with its panel) and ClinVar; "bare", the same VCF
+    without a panel (no super-population AF columns, no ancestry labels); "other", another simulated
+    cohort (other sites)."""
+    root = tmp_path_factory.mktemp("mlwf")
+    lake = genolake.init_lake(root / "lake")
     genolake.ingest_vcf(lake, sim_cohort.vcf, "sim", panel=sim_cohort.panel)
     genolake.ingest_clinvar(lake, sim_cohort.clinvar)
+    genolake.ingest_vcf(lake, sim_cohort.vcf, "bare")
+    other = genolake.simulate(root / "other", n_samples=30, length_bp=300_000, seed=12, progress=False)
+    genolake.ingest_vcf(lake, other.vcf, "other")
     return lake
 
 
@@ -139,7 +143,6 @@ def test_predict_writes_the_predictions_table_as_a_run(trained, wf, capsys):
 def test_a_changed_feature_schema_is_refused(trained, wf, sim_cohort, capsys):
     """Predicting on a dataset without a panel: it cannot give the model's per-population AF
     columns; the refusal names the model and the missing populations, exit 7, and nothing is written."""
-    genolake.ingest_vcf(wf, sim_cohort.vcf, "bare")
     before = wf.catalog.snapshot()
     code, _, err = cli(capsys, wf.root, "ml", "predict", trained["model_id"], "--dataset", "bare")
     assert code == 7
@@ -183,3 +186,27 @@ def test_score_cli_equals_the_library(trained, wf, tmp_path, capsys):
     expected = ml.score(wf, weights, dataset="sim").to_pylist()
     assert printed == json.loads(json.dumps(expected))
     assert len(printed) == pc.sum(pc.equal(wf.read("samples")["dataset"], "sim")).as_py() == 60
+
+
+def test_ancestry_train_evaluate_predict(wf, sim_cohort, tmp_path):
+    """An ancestry model: trained on "sim", reproduced by evaluate, predicting a cohort of "sim" and
+    the unlabelled "bare" (the same sites, so the same columns); on "other" (other sites) refused."""
+    record = ml.train(wf, "ancestry", dataset="sim", min_maf=0.05, spacing_bp=2_000, seed=0, n_candidates=2, cv=3)
+    columns = record.meta["columns"]
+    assert len(columns) > 20 and record.meta["task"] == "ancestry"
+    evaluation = ml.evaluate(wf, record.model_id, report=tmp_path / "ancestry.html")
+    assert evaluation["reproduced"] is True and evaluation["metrics"] == record.meta["metrics"]
+
+    eur = ml.predict(wf, record.model_id, dataset="sim", cohort="super_pop=EUR")
+    panel = [line.split("\t") for line in Path(sim_cohort.panel).read_text().splitlines()[1:]]
+    assert sorted(eur.table["row"].to_pylist()) == sorted(f[0] for f in panel if f[2] == "EUR")
+    assert eur.run["rows"] == eur.table.num_rows
+    bare = ml.predict(wf, record.model_id, dataset="bare", write=False)
+    assert bare.run is None and bare.table.num_rows == 60
+    # the same genotypes: the same predictions for the EUR samples
+    by_row = dict(zip(bare.table["row"].to_pylist(), bare.table["predicted"].to_pylist()))
+    assert all(by_row[r] == p for r, p in zip(eur.table["row"].to_pylist(), eur.table["predicted"].to_pylist()))
+    before = wf.catalog.snapshot()
+    with pytest.raises(genolake.lake.errors.ModelError, match=f"model {record.model_id}: .*not in dataset 'other'"):
+        ml.predict(wf, record.model_id, dataset="other")
+    assert wf.catalog.snapshot() == before
