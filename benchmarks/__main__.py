@@ -9,7 +9,7 @@ import importlib
 import sys
 
 BENCHMARKS = {"ingest": "genolake.benchmarks.ingest", "queries": "genolake.benchmarks.queries",
-              "layouts": "genolake.benchmarks.suite.run"}
+              "layouts": "genolake.benchmarks.suite.run", "ml": "genolake.benchmarks.ml"}
 
 
 def main(argv=None) -> int:

@@ -50,10 +50,14 @@ def _six_digits(printed: str, exact: float, magnitude: float) -> bool:
 
 
 def plink2_scores(vcf: Path, weights: Path, work: Path, cols: tuple[int, int, int] = (1, 2, 3),
-                  set_ids: bool = True) -> dict:
+                  set_ids: bool = True, keep: list[str] | None = None) -> dict:
     """Per IID: plink2's .sscore row plus `exact` (the score rebuilt from plink2's exact outputs, see the
-    module docstring), `magnitude` (sum of |weight x dosage|) and `named` (exact dosage sum)."""
+    module docstring), `magnitude` (sum of |weight x dosage|) and `named` (exact dosage sum).
+    `keep`: score only these samples (plink2 --keep; its frequencies are then theirs too)."""
     base = ["--vcf", str(vcf), "--vcf-half-call", "missing", "--allow-extra-chr"]
+    if keep is not None:
+        (work / "keep.txt").write_text("".join(f"{s}\n" for s in keep))
+        base += ["--keep", str(work / "keep.txt")]
     if set_ids:
         base += ["--set-all-var-ids", "@:#:$r:$a", "--new-id-max-allele-len", "1000"]
     _plink2(base + ["--freq", "counts", "--out", str(work / "f")])
@@ -151,6 +155,84 @@ def test_hand_vcf_missing_half_calls_multiallelic(tmp_path):
     meta = got.schema.metadata
     assert meta[b"prs_matched"] == b"7" and meta[b"prs_unmatched"] == b"1"
     assert b"rs404" in meta[b"prs_unmatched_ids"]
+
+
+def test_cohort_imputes_from_its_members(tmp_path):
+    """A cohort that is part of the callset: its members' scores, mean imputation from their calls only
+    (not the dataset's AC/AN), as plink2 --keep."""
+    vcf = tmp_path / "h.vcf"
+    vcf.write_text(HAND)
+    ours = tmp_path / "w.txt"
+    ours.write_text("ID A1 WEIGHT\nrs1 G 0.5\n22-200-C-T C 0.25\n22:200:C:G G 2\n22-300-G-A A 1.5\n"
+                    "rs4 T -0.75\n22-500-C-T A 0.3\n22-500-C-T T -1.25\n")
+    theirs = tmp_path / "p.txt"
+    theirs.write_text("ID A1 WEIGHT\n22:100:A:G G 0.5\n22:200:C:T C 0.25\n22:200:C:T G 2\n"
+                      "22:300:G:A A 1.5\n22:400:A:T T -0.75\n22:500:C:A A 0.3\n22:500:C:A T -1.25\n")
+    engine = _lake(tmp_path, vcf)
+    for members in (["S2", "S3", "S5"], ["S1", "S4"]):
+        got = score(engine, ours, cohort=genolake.Cohort(samples=tuple(members)))
+        assert got["sample_id"].to_pylist() == members
+        compare(got, plink2_scores(vcf, theirs, tmp_path, keep=members))
+    # the whole callset scored as a cohort naming everyone is the same as no cohort
+    everyone = score(engine, ours, cohort=genolake.Cohort(samples=("S1", "S2", "S3", "S4", "S5")))
+    assert everyone.select(["sample_id", "score", "allele_ct"]).equals(score(engine, ours).select(
+        ["sample_id", "score", "allele_ct"]))
+
+
+MIXED_PLOIDY = """##fileformat=VCFv4.2
+##contig=<ID=22>
+##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\tS4\tS5\tS6
+22\t100\trs1\tA\tG\t.\t.\t.\tGT\t1\t0\t.\t0/1\t1/1\t0/0
+22\t200\trs2\tC\tT,G\t.\t.\t.\tGT\t2\t0\t1\t./2\t1/2\t.
+22\t300\trs3\tG\tA,C,T\t.\t.\t.\tGT\t0/1/3\t2/2/2\t././.\t0\t3\t1/./3
+"""
+
+
+def _plain_scores(vcf_text: str, weights: list[tuple[int, str, float]]) -> dict:
+    """The module's rules read off the VCF text (no lake, no plink2: it would count a haploid call as
+    homozygous): per sample (score, allele_ct, named)."""
+    recs = {}
+    for line in vcf_text.splitlines():
+        if line and not line.startswith("#"):
+            f = line.split("\t")
+            recs[int(f[1])] = ([f[3], *f[4].split(",")], [g.replace("|", "/").split("/") for g in f[9:]])
+    samples = vcf_text.split("FORMAT\t")[1].splitlines()[0].split("\t")
+    out = {s: [0.0, 0, 0.0] for s in samples}
+    for pos in {p for p, _, _ in weights}:
+        _, calls = recs[pos]
+        for s, gt in zip(samples, calls):
+            out[s][1] += 0 if "." in gt else len(gt)
+    for pos, allele, w in weights:
+        alleles, calls = recs[pos]
+        code = str(alleles.index(allele))
+        ok = [gt for gt in calls if "." not in gt]
+        called = sum(len(gt) for gt in ok)
+        freq = sum(gt.count(code) for gt in ok) / called if called else 0.0
+        for s, gt in zip(samples, calls):
+            dosage = len(gt) * freq if "." in gt else gt.count(code)
+            out[s][0] += w * dosage
+            out[s][2] += 0 if "." in gt else gt.count(code)
+    return out
+
+
+def test_haploid_and_polyploid_calls(tmp_path):
+    """Haploid and triploid calls count their own alleles; their missing calls are imputed with their
+    ploidy (the rules of the module docstring, against a plain reading of the VCF)."""
+    vcf = tmp_path / "m.vcf"
+    vcf.write_text(MIXED_PLOIDY)
+    weights = [(100, "A", 0.5), (100, "G", -0.125), (200, "C", 1.25), (200, "G", 0.375), (300, "A", -2.0),
+               (300, "T", 0.75), (300, "G", 3.0)]
+    w = tmp_path / "w.txt"
+    w.write_text("ID A1 WEIGHT\n" + "".join(f"22-{p}-x-y {a} {x!r}\n".replace("x-y", {100: "A-G", 200: "C-T", 300: "G-A"}[p])
+                                           for p, a, x in weights))
+    got = score(_lake(tmp_path, vcf), w)
+    want = _plain_scores(MIXED_PLOIDY, weights)
+    assert got.schema.metadata[b"prs_matched"] == b"7"
+    for r in got.to_pylist():
+        sc, ct, named = want[r["sample_id"]]
+        assert r["allele_ct"] == ct and r["named_allele_dosage_sum"] == named, (r, want[r["sample_id"]])
+        assert abs(r["score"] - sc) <= 1e-12 * max(1.0, abs(sc)), (r, sc)
 
 
 def test_palindromic_never_flipped(tmp_path):
