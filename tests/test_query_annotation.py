@@ -561,7 +561,8 @@ def test_drug_response_with_small_position_bins(world, sim_cohort, tmp_path):
     members = {s for s, sp in world["panel"].items() if sp == "EUR"}
     with connect(lake) as engine:
         table = drug_response_report(engine, cohort="super_pop=EUR", top=100_000)
-        assert len({r["cpra"] for r in table.to_pylist()}) >= 5
+        # the report's variants lie in several 50 kb partitions: the lookups span them
+        assert len({int(r["cpra"].split("-")[1]) // 50_000 for r in table.to_pylist()}) >= 3
         check_report(table, expected_report(world, {"sim": members}), {"sim": len(members)})
 
 
