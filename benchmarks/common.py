@@ -32,6 +32,18 @@ def out_dir(value: str | os.PathLike | None = None) -> Path:
     return Path(value or Path.cwd() / "genolake-bench" / "results").expanduser().resolve()
 
 
+def write_results(out_arg, kind: str, result: dict, markdown_text: str) -> tuple[Path, Path]:
+    """`<out>/<kind>-<name>.json` (the whole result) and `.md` (the summary); returns both paths."""
+    import json
+
+    out = out_dir(out_arg)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{kind}-{result['name']}.json", out / f"{kind}-{result['name']}.md"
+    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    md_path.write_text(markdown_text)
+    return json_path, md_path
+
+
 def preset_dir(data: Path, scale: str) -> Path | None:
     """<data>/<scale>/ when it holds a prepared cohort (cohort.chr22.vcf.gz), else None."""
     d = Path(data) / scale

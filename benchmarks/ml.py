@@ -42,7 +42,6 @@ import argparse
 import datetime as _dt
 import gc
 import gzip
-import json
 import resource
 import shutil
 import statistics
@@ -54,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (OUT_HELP, MiB, LoadGuard, git_state, hardware, out_dir, reset_vmhwm, spread, versions,
+from .common import (OUT_HELP, MiB, LoadGuard, git_state, hardware, reset_vmhwm, spread, versions, write_results,
                      vmhwm)
 from .ingest import measure
 
@@ -426,12 +425,8 @@ def main(argv=None) -> int:
     log = log_to(args.quiet)
     result = run(args, log)
     result["name"] = args.name or Path(args.lake).resolve().name
-    out = out_dir(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"ml-{result['name']}.json", out / f"ml-{result['name']}.md"
-    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     md = markdown(result)
-    md_path.write_text(md)
+    json_path, md_path = write_results(args.out, "ml", result, md)
     if not args.quiet:
         print(md)
         print(f"wrote {json_path} and {md_path}")

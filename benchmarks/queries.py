@@ -81,8 +81,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import (DATA_HELP, OUT_HELP, MiB, LoadGuard, data_dir, git_state, hardware, need_psutil, out_dir,
-                     preset_dir, reset_vmhwm, spread, versions, vmhwm)
+from .common import (DATA_HELP, OUT_HELP, MiB, LoadGuard, data_dir, git_state, hardware, need_psutil,
+                     preset_dir, reset_vmhwm, spread, versions, vmhwm, write_results)
 from .ingest import SCALE_ALIASES, SCALES, Measured, indexed_copy, measure, warm_page_cache
 DATASET = "bench"
 QUERY_FMT = r"%CHROM\t%POS\t%ID\t%REF\t%ALT\t%AN\t%AC\n"
@@ -965,12 +965,8 @@ def main(argv=None) -> int:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not on PATH")
     result, status = run_benchmark(args)
-    out = out_dir(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"queries-{result['name']}.json", out / f"queries-{result['name']}.md"
-    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     md = markdown(result)
-    md_path.write_text(md)
+    json_path, md_path = write_results(args.out, "queries", result, md)
     if not args.quiet:
         print(md)
         for t in result["targets"]:

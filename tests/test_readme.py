@@ -43,6 +43,8 @@ EXCLUDED = {
     "aws s3 sync": "needs AWS; tests/test_athena.py registers and queries against moto",
     "genolake --root ./lake catalog register --target glue": "needs AWS; tests/test_athena.py runs it against moto",
     "--workgroup primary": "the continuation of the athena query line above",
+    "genolake --root ./lake ml": "tests/test_ml_workflow.py runs every ml command on a simulated lake",
+    "python -m genolake.benchmarks ml": "chr22 scale against plink2; tests/test_bench_ml_smoke.py runs it small",
 }
 
 def blocks() -> list[tuple[int, str, str]]:
