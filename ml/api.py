@@ -72,6 +72,7 @@ def train(lake, task: str, *, automl: str = "halving", budget_s: float | None = 
           **params) -> registry.ModelRecord:
     """Build the features, search models on a grouped training part, score the best held out, and
     register it under the lake. Returns the registry record (`.model_id`, `.meta`)."""
+    training.check_options(automl, budget_s, test_fraction, cv, n_candidates)
     lake = _lake(lake)
     say = progress or (lambda message: None)
     fs = feature_set(lake, task, engine=engine, as_of=as_of, **params)

@@ -38,7 +38,7 @@ from genolake.lake.errors import ConfigError, InputError
 
 from .features.base import FeatureSet
 
-__all__ = ["train", "TrainResult", "SCORING", "AUTOML_BACKENDS"]
+__all__ = ["train", "check_options", "TrainResult", "SCORING", "AUTOML_BACKENDS"]
 
 SCORING = "balanced_accuracy"
 AUTOML_BACKENDS = ("halving", "flaml")
@@ -69,7 +69,8 @@ class TrainResult:
     timings: dict = field(default_factory=dict)
 
 
-def _check(features: FeatureSet, automl, budget_s, test_fraction, cv, n_candidates) -> int:
+def check_options(automl, budget_s=None, test_fraction=0.25, cv=5, n_candidates=8) -> None:
+    """The search settings, checked before any feature is built (a mistake costs no lake read)."""
     if automl not in AUTOML_BACKENDS:
         raise ConfigError(f"unknown automl backend {automl!r} (one of: {', '.join(AUTOML_BACKENDS)})")
     if budget_s is not None and automl != "flaml":
@@ -82,6 +83,10 @@ def _check(features: FeatureSet, automl, budget_s, test_fraction, cv, n_candidat
         raise ConfigError(f"cv must be a whole number of folds >= 2, not {cv!r}")
     if not (isinstance(n_candidates, int) and n_candidates >= 1):
         raise ConfigError(f"n_candidates must be a whole number >= 1, not {n_candidates!r}")
+
+
+def _check(features: FeatureSet, automl, budget_s, test_fraction, cv, n_candidates) -> int:
+    check_options(automl, budget_s, test_fraction, cv, n_candidates)
     if features.y is None:
         raise InputError(f"feature set {features.task}", "has no labels (built for prediction only): nothing to train on")
     n_classes = len(np.unique(np.asarray(features.y, dtype=str)))

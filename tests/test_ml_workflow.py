@@ -210,3 +210,40 @@ def test_ancestry_train_evaluate_predict(wf, sim_cohort, tmp_path):
     with pytest.raises(genolake.lake.errors.ModelError, match=f"model {record.model_id}: .*not in dataset 'other'"):
         ml.predict(wf, record.model_id, dataset="other")
     assert wf.catalog.snapshot() == before
+
+
+def test_features_cli_describes_and_writes_parquet(wf, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "anc.parquet"
+    code, printed, err = cli(capsys, wf.root, "ml", "features", "ancestry", "--dataset", "sim", "--spacing-bp", "2000",
+                             "--out", str(out), "--format", "json")
+    assert code == 0, err
+    summary = json.loads(printed)
+    with genolake.connect(wf) as e:
+        fs = build(e, "ancestry", dataset="sim", spacing_bp=2_000)
+    assert summary["content_hash"] == fs.content_hash and summary["n_rows"] == 60
+    table = pq.read_table(out)
+    assert table.column_names[:3] == ["row", "label", "group"] and table.num_columns == 3 + len(fs.columns)
+    assert table["row"].to_pylist() == list(fs.rows)
+    assert b"genolake.features" in table.schema.metadata
+
+    code, printed, err = cli(capsys, wf.root, "ml", "features", "clinvar_conflict", "--assembly", "GRCh37",
+                             "--dataset", "sim")
+    assert code == 0, err
+    assert "content sha256" in printed and "conflicting" in printed
+
+
+@pytest.mark.parametrize("argv, status, words", [
+    (["ml", "features", "ancestry"], 2, "give --dataset"),
+    (["ml", "features", "ancestry", "--dataset", "sim", "--assembly", "GRCh37"], 2, "options of clinvar_conflict"),
+    (["ml", "features", "clinvar_conflict", "--cohort", "super_pop=EUR"], 2, "options of ancestry"),
+    (["ml", "features", "ancestry", "--dataset", "nope"], 4, "nope"),
+    (["ml", "show", "no-such-model"], 4, "no model 'no-such-model'"),
+    (["ml", "train", "ancestry", "--dataset", "sim", "--budget", "5"], 2, "--automl flaml"),
+    (["ml", "score", "--weights", "/nonexistent/w.txt"], 3, "/nonexistent/w.txt"),
+])
+def test_ml_cli_mistakes_are_one_line(wf, capsys, argv, status, words):
+    code, _, err = cli(capsys, wf.root, *argv)
+    assert code == status, err
+    assert err.count("\n") == 1 and err.startswith("genolake: error:") and words in err
