@@ -129,7 +129,9 @@ CPRA_INDEX = TableSpec(
     ]),
     ("contig", "pos_bin"), ("pos",),
     "the stored calls again, partitioned by location for CPRA lookups",
-    row_group_rows=65_536,
+    # a lookup decodes one row group per site: 16k rows took a 4-site cohort lookup from 7.8 ms to
+    # about 5 ms, for 12 % more bytes than 64k (chr22 scale: 122 vs 109 MiB)
+    row_group_rows=16_384,
 )
 
 RSID_INDEX = TableSpec(

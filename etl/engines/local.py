@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from genolake.lake.coords import cpra_key
 from genolake.lake.delta_io import DataFile, write_data_file
@@ -253,6 +254,14 @@ def _ids(ids, rec_of_row):
 
 # ---------------------------------------------------------------- one part of the file
 
+
+def _distinct_dictionary(rows: pa.Array, alleles: pa.Array) -> pa.DictionaryArray:
+    """rows (indexes into the bin's allele list) as a dictionary column over the DISTINCT alleles.
+    Parquet writes an Arrow dictionary whole into every row group: the bin's allele list (one entry
+    per split allele, ~20k) overflowed the dictionary page and fell back to PLAIN strings, 8x larger."""
+    distinct = pc.dictionary_encode(alleles)
+    return pa.DictionaryArray.from_arrays(distinct.indices.take(rows), distinct.dictionary)
+
 class _PartWriter:
     """Consumes split chunks of one part: variants and cpra_index files stream out as they fill,
     genotype calls are buffered and spilled to disk sorted by sample."""
@@ -362,8 +371,8 @@ class _PartWriter:
                 "dataset": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([self.t.dataset])),
                 "pos": pa.array(col["pos"], pa.int32()),
                 "allele_ord": pa.array(col["allele_ord"], pa.int16()),
-                "ref": pa.DictionaryArray.from_arrays(rows, refs),
-                "alt": pa.DictionaryArray.from_arrays(rows, alts),
+                "ref": _distinct_dictionary(rows, refs),
+                "alt": _distinct_dictionary(rows, alts),
                 "sample_index": pa.array(col["sample"].astype(np.int32) + self.t.sample_offset, pa.int32()),
                 "alt_dosage": pa.array(col["alt_dosage"], pa.int8()),
                 "called_alleles": pa.array(col["called_alleles"], pa.int8()),
