@@ -22,8 +22,9 @@ import pyarrow as pa
 # - variants (sorted by pos), 1M -> 16k: one site 17 -> 7 ms as SQL, ~1 ms read directly; +1.0 MB
 #   (+6%, with cpra/rsid stored plain: delta_io._PLAIN_STRINGS; with dictionaries it was +19%);
 # - cpra_index (1 Mb bins, ~3.5M rows each): a cohort lookup decodes one row group (64k: ~0.8 ms,
-#   16k: ~0.3 ms) while the whole-contig cohort scan slows as groups shrink (64k -> 16k: +19%);
-#   64k keeps that scan at 22x bcftools and lookups at 0.4x;
+#   16k: ~0.3 ms) while the whole-contig cohort scan slows as groups shrink (64k -> 16k: +6% in
+#   README run D, +19% in an earlier run). 16k: the 4-rsID cohort lookup 0.58x -> 0.34x bcftools
+#   (target <= 0.5x), the every-site cohort scan 26x -> 21x (target >= 30x, missed either way);
 # - clinvar: a gene's records by pos (the real variant_summary has ~3M rows per assembly).
 DEFAULT_ROW_GROUP_ROWS = 1_000_000
 
@@ -129,8 +130,7 @@ CPRA_INDEX = TableSpec(
     ]),
     ("contig", "pos_bin"), ("pos",),
     "the stored calls again, partitioned by location for CPRA lookups",
-    # a lookup decodes one row group per site: 16k rows took a 4-site cohort lookup from 7.8 ms to
-    # about 5 ms, for 12 % more bytes than 64k (chr22 scale: 122 vs 109 MiB)
+    # 16k, not 64k: see the comment at the top (12 % more bytes than 64k: 122 vs 109 MiB at chr22)
     row_group_rows=16_384,
 )
 
