@@ -117,7 +117,9 @@ def cmd_features(args):
 
 
 def _short(params: dict) -> dict:
-    return {k: (f"[{len(v):,} values]" if isinstance(v, (list, tuple)) and len(v) > 10 else v) for k, v in params.items()}
+    from genolake.ml.api import short_params
+
+    return short_params(params)
 
 
 def _ml():

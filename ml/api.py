@@ -156,7 +156,7 @@ def evaluate(lake, model_id: str, *, report=None, engine="duckdb",
         "leaderboard": meta["leaderboard"], "best": meta["best"], "settings": meta["settings"],
         "split": {k: v for k, v in meta["split"].items() if k != "test_rows"},
         "features": {k: v for k, v in (meta.get("features") or {}).items() if k != "params"} |
-                    {"params": _short_params((meta.get("features") or {}).get("params") or {})},
+                    {"params": short_params((meta.get("features") or {}).get("params") or {})},
         "n_columns": len(meta["columns"]), "versions": meta.get("versions"), "created": meta.get("created"),
         "snapshot": as_of,
     }
@@ -168,7 +168,7 @@ def evaluate(lake, model_id: str, *, report=None, engine="duckdb",
     return evaluation
 
 
-def _short_params(params: dict) -> dict:
+def short_params(params: dict) -> dict:
     """Parameters for display: long lists (an ancestry model's sites) as their length."""
     return {k: (f"{len(v):,} values" if isinstance(v, (list, tuple)) and len(v) > 20 else v) for k, v in params.items()}
 
@@ -206,7 +206,8 @@ def predict(lake, model_id: str, *, dataset: str | None = None, cohort=None, eng
     lake = _lake(lake)
     say = progress or (lambda message: None)
     estimator, meta = registry.load(lake, model_id)
-    cohort_text = None if cohort is None else (cohort if isinstance(cohort, str) else getattr(cohort, "describe", lambda: str(cohort))())
+    # the predictions table records the cohort as text (a Cohort describes itself)
+    cohort_text = cohort.describe() if hasattr(cohort, "describe") else (None if cohort is None else str(cohort))
     with _engine(lake, engine, None) as e:
         snap = e.snapshot()
         overrides = {"dataset": dataset}
